@@ -1,0 +1,198 @@
+"""Offline datasets: sklearn's 8x8 digits and the sample photos bundled with sklearn / matplotlib.
+
+Nothing here touches the network: every image ships inside an installed package.
+
+Shape glossary: N batch, C channels, H/W height/width.
+"""
+
+from __future__ import annotations
+
+import functools
+
+import numpy as np
+
+__all__ = [
+    "PHOTOS",
+    "digits_split",
+    "load_digits",
+    "load_photo",
+    "photo_batch",
+    "shifted",
+]
+
+#: Names accepted by :func:`load_photo`: two sklearn sample images and matplotlib's Grace Hopper portrait.
+PHOTOS = ("china", "flower", "grace_hopper")
+
+
+@functools.lru_cache(maxsize=1)
+def _digits():
+    from sklearn.datasets import load_digits as _sk_load_digits
+
+    bunch = _sk_load_digits()
+    X = (bunch.images / 16.0).astype(np.float32)[:, None]  # (1797, 1, 8, 8), pixel values 0..16 -> [0, 1]
+    y = bunch.target.astype(np.int64)  # (1797,)
+    X.flags.writeable = False
+    y.flags.writeable = False
+    return X, y
+
+
+def load_digits(flat=False):
+    """The 1797 handwritten 8x8 digits bundled with scikit-learn.
+
+    Args:
+        flat: return each image as a 64-vector instead of a (1, 8, 8) image.
+
+    Returns:
+        ``(X, y)``: ``X`` float32 in [0, 1] of shape (1797, 1, 8, 8), or (1797, 64) if ``flat``;
+        ``y`` int64 labels 0..9 of shape (1797,).
+    """
+    X, y = _digits()
+    X = X.reshape(len(X), -1) if flat else X  # (N, 64) or (N, 1, 8, 8)
+    return X.copy(), y.copy()
+
+
+def digits_split(test_fraction=0.2, seed=0):
+    """A stratified, deterministic train/test split of :func:`load_digits`.
+
+    Args:
+        test_fraction: fraction of the samples (of every class) put in the test set, in (0, 1).
+        seed: random seed; the same seed always gives the same split.
+
+    Returns:
+        ``(X_train, y_train, X_test, y_test)`` with ``X_*`` float32 of shape (N_*, 1, 8, 8) and
+        ``y_*`` int64 of shape (N_*,).
+    """
+    if not 0.0 < test_fraction < 1.0:
+        raise ValueError(f"test_fraction must be in (0, 1), got {test_fraction!r}")
+    from sklearn.model_selection import train_test_split
+
+    X, y = load_digits()
+    X_train, X_test, y_train, y_test = train_test_split(
+        X, y, test_size=test_fraction, random_state=seed, stratify=y
+    )
+    return X_train, y_train, X_test, y_test
+
+
+def _photo_path(name):
+    if name in ("china", "flower"):
+        from importlib.resources import files
+
+        return str(files("sklearn.datasets").joinpath("images", f"{name}.jpg"))
+    if name == "grace_hopper":
+        from matplotlib import cbook
+
+        return str(cbook.get_sample_data("grace_hopper.jpg", asfileobj=False))
+    raise ValueError(f"unknown photo name {name!r}; valid names are: {', '.join(PHOTOS)}")
+
+
+@functools.cache  # decoded originals: a few MB in all
+def _original(name):
+    """Decoded original photo as a read-only uint8 array of shape (H, W, 3)."""
+    from PIL import Image
+
+    with Image.open(_photo_path(name)) as img:
+        arr = np.asarray(img.convert("RGB"))  # (H, W, 3) uint8
+    arr.flags.writeable = False
+    return arr
+
+
+@functools.lru_cache(maxsize=32)
+def _prepared(name, size, gray):
+    """Resized, cropped, converted photo (read-only float64), cached per (name, size, gray)."""
+    from PIL import Image
+
+    img = Image.fromarray(_original(name))
+    if gray:
+        img = img.convert("L")
+    if size is not None:
+        w, h = img.size
+        scale = size / min(w, h)
+        new_w, new_h = max(size, round(w * scale)), max(size, round(h * scale))
+        img = img.resize((new_w, new_h), Image.LANCZOS)
+        left, top = (new_w - size) // 2, (new_h - size) // 2
+        img = img.crop((left, top, left + size, top + size))
+    arr = np.asarray(img, dtype=np.float64) / 255.0  # (H, W) or (H, W, 3)
+    if not gray:
+        arr = arr.transpose(2, 0, 1)  # (3, H, W) channel-first
+    arr = np.ascontiguousarray(arr)
+    arr.flags.writeable = False
+    return arr
+
+
+def load_photo(name="china", size=128, gray=True):
+    """One of the sample photos bundled with scikit-learn or matplotlib (no download).
+
+    The shorter side is resized to ``size`` with Lanczos filtering (aspect ratio kept), then the
+    centre square ``size x size`` is cropped.
+
+    Args:
+        name: one of :data:`PHOTOS` (``"china"``, ``"flower"``, ``"grace_hopper"``).
+        size: side of the square result in pixels, or ``None`` for the original resolution.
+        gray: return a single luminance channel instead of RGB.
+
+    Returns:
+        float64 array in [0, 1] of shape (H, W) if ``gray`` else (3, H, W); H = W = ``size``
+        unless ``size`` is None (china and flower are 427 x 640, grace_hopper 600 x 512).
+
+    Raises:
+        ValueError: for an unknown ``name`` (the message lists the valid names) or a bad ``size``.
+    """
+    if name not in PHOTOS:
+        raise ValueError(f"unknown photo name {name!r}; valid names are: {', '.join(PHOTOS)}")
+    if size is not None:
+        if isinstance(size, bool) or not isinstance(size, int | np.integer) or size < 1:
+            raise ValueError(f"size must be a positive int or None, got {size!r}")
+        size = int(size)
+    return _prepared(name, size, bool(gray)).copy()
+
+
+def photo_batch(names=PHOTOS, size=64, gray=True):
+    """Several photos stacked into one NCHW batch.
+
+    Args:
+        names: iterable of names from :data:`PHOTOS`.
+        size: side of each square image (must be an int so that the images stack).
+        gray: one channel (C = 1) instead of RGB (C = 3).
+
+    Returns:
+        float64 array in [0, 1] of shape (N, C, size, size).
+    """
+    if isinstance(names, str):
+        names = (names,)
+    if size is None:
+        raise ValueError("photo_batch needs an int size: the original photos have different shapes")
+    images = [load_photo(name, size=size, gray=gray) for name in names]
+    if not images:
+        raise ValueError("names is empty")
+    batch = np.stack(images)  # (N, H, W) or (N, 3, H, W)
+    return batch[:, None] if gray else batch  # (N, C, H, W)
+
+
+def shifted(image, dy, dx):
+    """Translate an image by whole pixels, filling the uncovered border with zeros.
+
+    Positive ``dy`` moves the content down, positive ``dx`` moves it right; content that leaves
+    the frame is lost (no wrap-around, unlike ``np.roll``).
+
+    Args:
+        image: array of shape (..., H, W); leading dimensions (N, C, ...) are kept.
+        dy: vertical shift in pixels (int).
+        dx: horizontal shift in pixels (int).
+
+    Returns:
+        Array of the same shape and dtype, ``out[..., i, j] = image[..., i - dy, j - dx]`` (0 outside).
+    """
+    image = np.asarray(image)
+    if image.ndim < 2:
+        raise ValueError(f"image must have shape (..., H, W), got shape {image.shape}")
+    if int(dy) != dy or int(dx) != dx:
+        raise ValueError(f"dy and dx must be integers, got dy={dy!r}, dx={dx!r}")
+    dy, dx = int(dy), int(dx)
+    H, W = image.shape[-2:]
+    out = np.zeros_like(image)
+    if abs(dy) >= H or abs(dx) >= W:
+        return out
+    src_y, dst_y = slice(max(0, -dy), H - max(0, dy)), slice(max(0, dy), H - max(0, -dy))
+    src_x, dst_x = slice(max(0, -dx), W - max(0, dx)), slice(max(0, dx), W - max(0, -dx))
+    out[..., dst_y, dst_x] = image[..., src_y, src_x]
+    return out
