@@ -1,0 +1,226 @@
+"""2-D pooling from scratch in numpy, same semantics as ``torch.nn.functional``.
+
+Layout NCHW. Shape glossary: N batch, C channels, H/W height/width, KH/KW kernel (window),
+SH/SW stride, PH/PW padding, H_out/W_out output height/width.
+"""
+
+from numbers import Integral
+
+import numpy as np
+
+from course_lib._utils import check_nchw, fold, pair, windows
+
+__all__ = [
+    "adaptive_avg_pool2d",
+    "adaptive_max_pool2d",
+    "avg_pool2d",
+    "avg_pool2d_backward",
+    "global_avg_pool2d",
+    "max_pool2d",
+    "max_pool2d_backward",
+    "spatial_pyramid_pool",
+]
+
+
+def _check_pool(x, kernel_size, stride, padding):
+    """Validate pooling arguments; return (kernel, stride, padding, (N, C, H_out, W_out))."""
+    check_nchw(x, "x")
+    kernel = pair(kernel_size, "kernel_size")
+    stride = kernel if stride is None else pair(stride, "stride")
+    padding = pair(padding, "padding")
+    if min(kernel) < 1:
+        raise ValueError(f"kernel_size must be >= 1, got {kernel}")
+    if min(stride) < 1:
+        raise ValueError(f"stride must be >= 1, got {stride}")
+    if min(padding) < 0:
+        raise ValueError(f"padding must be >= 0, got {padding}")
+    if any(2 * p > k for p, k in zip(padding, kernel, strict=True)):
+        raise ValueError(
+            f"padding should be at most half of kernel_size, but got padding={padding} and kernel_size={kernel}"
+        )
+    n, c, h, w = x.shape
+    hp, wp = h + 2 * padding[0], w + 2 * padding[1]
+    if kernel[0] > hp or kernel[1] > wp:
+        raise ValueError(
+            f"kernel_size {kernel} does not fit the padded input (H + 2*PH, W + 2*PW) = {(hp, wp)} "
+            f"(x shape {x.shape}, padding {padding}): the output would be empty"
+        )
+    out_shape = (n, c, (hp - kernel[0]) // stride[0] + 1, (wp - kernel[1]) // stride[1] + 1)
+    return kernel, stride, padding, out_shape
+
+
+def _check_dout(dout, out_shape):
+    if not isinstance(dout, np.ndarray) or dout.shape != out_shape:
+        seen = f"shape {dout.shape}" if isinstance(dout, np.ndarray) else type(dout).__name__
+        raise ValueError(f"dout must have the forward output shape (N, C, H_out, W_out) = {out_shape}, got {seen}")
+
+
+def _lowest(dtype):
+    """The value that never wins a max: -inf for floats, the minimum for integers."""
+    return -np.inf if np.issubdtype(dtype, np.floating) else np.iinfo(dtype).min
+
+
+def max_pool2d(x, kernel_size, stride=None, padding=0):
+    """2-D max pooling, same semantics as ``torch.nn.functional.max_pool2d``.
+
+    Args:
+        x: input of shape (N, C, H, W).
+        kernel_size: int or (KH, KW).
+        stride: int or pair; defaults to ``kernel_size``.
+        padding: int or pair, implicit -inf padding on both sides, at most half the kernel.
+
+    Returns:
+        Array of shape (N, C, H_out, W_out), H_out = (H + 2*PH - KH) // SH + 1.
+    """
+    kernel, stride, padding, _ = _check_pool(x, kernel_size, stride, padding)
+    win = windows(x, kernel, stride, padding, fill=_lowest(x.dtype))  # (N, C, H_out, W_out, KH, KW)
+    return win.max(axis=(-2, -1))
+
+
+def max_pool2d_backward(dout, x, kernel_size, stride=None, padding=0):
+    """Gradient of :func:`max_pool2d` w.r.t. ``x``.
+
+    Each window sends its upstream gradient to its arg-max (the first maximum in row-major
+    window order, as torch does); where windows overlap (e.g. 3x3 stride 2) the gradients add up.
+
+    Args:
+        dout: upstream gradient of shape (N, C, H_out, W_out).
+        x, kernel_size, stride, padding: the forward arguments.
+
+    Returns:
+        Array ``dx`` of shape (N, C, H, W).
+    """
+    kernel, stride, padding, out_shape = _check_pool(x, kernel_size, stride, padding)
+    _check_dout(dout, out_shape)
+    kh, kw = kernel
+    win = windows(x, kernel, stride, padding, fill=_lowest(x.dtype))  # (N, C, H_out, W_out, KH, KW)
+    arg = win.reshape(*out_shape, kh * kw).argmax(axis=-1)  # (N, C, H_out, W_out)
+    onehot = arg[..., None] == np.arange(kh * kw)  # (N, C, H_out, W_out, KH*KW)
+    dtype = np.result_type(dout, x) if np.issubdtype(x.dtype, np.floating) else dout.dtype
+    dwin = (onehot * dout[..., None]).astype(dtype, copy=False)  # (N, C, H_out, W_out, KH*KW)
+    return fold(dwin.reshape(*out_shape, kh, kw), x.shape, stride, padding)  # (N, C, H, W)
+
+
+def avg_pool2d(x, kernel_size, stride=None, padding=0):
+    """2-D average pooling, same as ``F.avg_pool2d`` (``count_include_pad=True``, ``ceil_mode=False``).
+
+    Args:
+        x: input of shape (N, C, H, W).
+        kernel_size: int or (KH, KW).
+        stride: int or pair; defaults to ``kernel_size``.
+        padding: int or pair, zero padding on both sides (counted in the average), at most half
+            the kernel.
+
+    Returns:
+        Array of shape (N, C, H_out, W_out): every window's sum divided by KH*KW.
+    """
+    kernel, stride, padding, _ = _check_pool(x, kernel_size, stride, padding)
+    win = windows(x, kernel, stride, padding)  # (N, C, H_out, W_out, KH, KW)
+    return win.mean(axis=(-2, -1))
+
+
+def avg_pool2d_backward(dout, x, kernel_size, stride=None, padding=0):
+    """Gradient of :func:`avg_pool2d` w.r.t. ``x``: each window spreads ``dout / (KH*KW)`` evenly.
+
+    Args:
+        dout: upstream gradient of shape (N, C, H_out, W_out).
+        x, kernel_size, stride, padding: the forward arguments.
+
+    Returns:
+        Array ``dx`` of shape (N, C, H, W).
+    """
+    kernel, stride, padding, out_shape = _check_pool(x, kernel_size, stride, padding)
+    _check_dout(dout, out_shape)
+    share = dout / (kernel[0] * kernel[1])  # (N, C, H_out, W_out)
+    dwin = np.broadcast_to(share[..., None, None], (*out_shape, *kernel))  # (N, C, H_out, W_out, KH, KW)
+    return fold(dwin, x.shape, stride, padding)  # (N, C, H, W)
+
+
+def global_avg_pool2d(x):
+    """Average over all spatial positions, as ``F.adaptive_avg_pool2d(x, 1)`` (NiN, GoogLeNet, ResNet).
+
+    Args:
+        x: input of shape (N, C, H, W).
+
+    Returns:
+        Array of shape (N, C, 1, 1).
+    """
+    check_nchw(x, "x")
+    return x.mean(axis=(2, 3), keepdims=True)
+
+
+def _adaptive_bins(in_size, out_size):
+    """torch's bins: bin i covers [floor(i*in/out), ceil((i+1)*in/out)); bins may overlap."""
+    return [((i * in_size) // out_size, -((-(i + 1) * in_size) // out_size)) for i in range(out_size)]
+
+
+def _adaptive_pool(x, output_size, reduce):
+    check_nchw(x, "x")
+    n, c, h, w = x.shape
+    if isinstance(output_size, (tuple, list)) and len(output_size) == 2:
+        # torch allows None for "keep this input size".
+        output_size = tuple(s if d is None else d for d, s in zip(output_size, (h, w), strict=True))
+    out_h, out_w = pair(output_size, "output_size")
+    if out_h < 1 or out_w < 1:
+        raise ValueError(f"output_size must be >= 1, got {(out_h, out_w)}")
+    dtype = x.dtype if reduce is np.max or np.issubdtype(x.dtype, np.inexact) else np.float64
+    out = np.empty((n, c, out_h, out_w), dtype=dtype)
+    for i, (h0, h1) in enumerate(_adaptive_bins(h, out_h)):
+        for j, (w0, w1) in enumerate(_adaptive_bins(w, out_w)):
+            out[:, :, i, j] = reduce(x[:, :, h0:h1, w0:w1], axis=(2, 3))
+    return out
+
+
+def adaptive_max_pool2d(x, output_size):
+    """Max pooling to a fixed output size, same as ``F.adaptive_max_pool2d`` (without indices).
+
+    Args:
+        x: input of shape (N, C, H, W).
+        output_size: int or (H_out, W_out); an entry may be None to keep that input size.
+
+    Returns:
+        Array of shape (N, C, H_out, W_out); output row i pools input rows
+        floor(i*H/H_out) .. ceil((i+1)*H/H_out) - 1 (likewise for columns).
+    """
+    return _adaptive_pool(x, output_size, np.max)
+
+
+def adaptive_avg_pool2d(x, output_size):
+    """Average pooling to a fixed output size, same as ``F.adaptive_avg_pool2d``.
+
+    Args:
+        x: input of shape (N, C, H, W).
+        output_size: int or (H_out, W_out); an entry may be None to keep that input size.
+
+    Returns:
+        Array of shape (N, C, H_out, W_out), with the bins of :func:`adaptive_max_pool2d`.
+    """
+    return _adaptive_pool(x, output_size, np.mean)
+
+
+def spatial_pyramid_pool(x, levels=(1, 2, 4), mode="max"):
+    """Spatial pyramid pooling (SPP-net, He et al. 2014): a fixed-length vector for any input size.
+
+    Level ``l`` pools each channel into an l x l grid; levels (1, 2, 4) give 1 + 4 + 16 = 21 bins
+    per channel whatever H and W are, so a conv net can feed fully-connected layers with images
+    of any size. Equals ``torch.cat([F.adaptive_max_pool2d(x, l).flatten(1) for l in levels], 1)``
+    (``F.adaptive_avg_pool2d`` for ``mode="avg"``).
+
+    Args:
+        x: input of shape (N, C, H, W).
+        levels: grid sizes, each an int >= 1.
+        mode: "max" or "avg".
+
+    Returns:
+        Array of shape (N, C * sum(l*l for l in levels)), level by level, channel-major within a level.
+    """
+    check_nchw(x, "x")
+    pools = {"max": adaptive_max_pool2d, "avg": adaptive_avg_pool2d}
+    if mode not in pools:
+        raise ValueError(f'mode must be "max" or "avg", got {mode!r}')
+    levels = tuple(levels)
+    if not levels or not all(isinstance(l, Integral) and not isinstance(l, bool) and l >= 1 for l in levels):
+        raise ValueError(f"levels must be a non-empty sequence of ints >= 1, got {levels!r}")
+    n = x.shape[0]
+    parts = [pools[mode](x, int(l)).reshape(n, -1) for l in levels]  # each (N, C*l*l)
+    return np.concatenate(parts, axis=1)  # (N, C * sum(l*l))

@@ -1,0 +1,204 @@
+"""course_lib.pool against torch.nn.functional (forward and autograd) and numerical gradients."""
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from course_lib import pool
+from course_lib.gradcheck import gradcheck
+
+
+def _pair(v):
+    return (v, v) if isinstance(v, int) else v
+
+
+@st.composite
+def pool_cases(draw):
+    """(x, kernel_size, stride or None, padding) valid for torch: padding <= kernel / 2, output >= 1."""
+    kernel = draw(st.one_of(st.integers(1, 4), st.tuples(st.integers(1, 4), st.integers(1, 4))))
+    kh, kw = _pair(kernel)
+    stride = draw(st.one_of(st.none(), st.integers(1, 3), st.tuples(st.integers(1, 3), st.integers(1, 3))))
+    padding = draw(
+        st.one_of(st.integers(0, min(kh, kw) // 2), st.tuples(st.integers(0, kh // 2), st.integers(0, kw // 2)))
+    )
+    ph, pw = _pair(padding)
+    n, c = draw(st.integers(1, 3)), draw(st.integers(1, 3))
+    h = draw(st.integers(max(1, kh - 2 * ph), 10))
+    w = draw(st.integers(max(1, kw - 2 * pw), 10))
+    x = np.random.default_rng(draw(st.integers(0, 2**32 - 1))).standard_normal((n, c, h, w))
+    return x, kernel, stride, padding
+
+
+PAIRS = [
+    (pool.max_pool2d, pool.max_pool2d_backward, F.max_pool2d),
+    (pool.avg_pool2d, pool.avg_pool2d_backward, F.avg_pool2d),
+]
+IDS = ["max", "avg"]
+
+
+def check_against_torch(forward, backward, torch_fn, x, kernel, stride, padding, seed=0):
+    xt = torch.from_numpy(x).requires_grad_()
+    out = torch_fn(xt, kernel, stride, padding)
+    np.testing.assert_allclose(forward(x, kernel, stride, padding), out.detach().numpy(), rtol=1e-12, atol=1e-12)
+    dout = np.random.default_rng(seed).standard_normal(out.shape)
+    out.backward(torch.from_numpy(dout))
+    dx = backward(dout, x, kernel, stride, padding)
+    np.testing.assert_allclose(dx, xt.grad.numpy(), rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("forward, backward, torch_fn", PAIRS, ids=IDS)
+@settings(max_examples=60, deadline=None)
+@given(case=pool_cases())
+def test_pool_matches_torch(forward, backward, torch_fn, case):
+    check_against_torch(forward, backward, torch_fn, *case)
+
+
+@pytest.mark.parametrize("forward, backward, torch_fn", PAIRS, ids=IDS)
+@pytest.mark.parametrize(
+    "shape, kernel, stride, padding",
+    [
+        ((2, 3, 13, 13), 3, 2, 0),  # AlexNet overlapping pooling
+        ((2, 3, 12, 11), 3, 2, 1),  # overlapping + padding (ResNet stem)
+        ((1, 2, 8, 8), 2, None, 0),  # stride defaults to kernel_size
+        ((1, 2, 7, 9), (3, 2), (1, 2), (1, 1)),
+    ],
+)
+def test_pool_named_cases(forward, backward, torch_fn, shape, kernel, stride, padding):
+    x = np.random.default_rng(1).standard_normal(shape)
+    check_against_torch(forward, backward, torch_fn, x, kernel, stride, padding)
+
+
+def test_max_pool_backward_accumulates_on_overlap():
+    x = np.zeros((1, 1, 3, 5))
+    x[0, 0, 1, 2] = 1.0  # the max of both overlapping 3x3 windows (stride 2)
+    dx = pool.max_pool2d_backward(np.ones((1, 1, 1, 2)), x, 3, 2)
+    assert dx[0, 0, 1, 2] == 2.0 and dx.sum() == 2.0
+
+
+def test_max_pool_backward_ties_go_to_first_max_like_torch():
+    x = np.ones((1, 1, 4, 4))
+    xt = torch.from_numpy(x).requires_grad_()
+    F.max_pool2d(xt, 2).sum().backward()
+    np.testing.assert_array_equal(pool.max_pool2d_backward(np.ones((1, 1, 2, 2)), x, 2), xt.grad.numpy())
+
+
+@pytest.mark.parametrize("name", ["max", "avg"])
+def test_pool_backward_gradcheck(name):
+    rng = np.random.default_rng(2)
+    x = rng.standard_normal((2, 2, 7, 7))
+    forward, backward = {"max": PAIRS[0][:2], "avg": PAIRS[1][:2]}[name]
+    dout = rng.standard_normal(forward(x, 3, 2, 1).shape)
+    dx = backward(dout, x, 3, 2, 1)
+    errors = gradcheck(lambda x: forward(x, 3, 2, 1), {"x": x}, {"x": dx}, dout)
+    assert errors["x"] < 1e-7
+
+
+def test_max_pool_integer_and_float32_inputs():
+    x = np.arange(16, dtype=np.int64).reshape(1, 1, 4, 4) - 8
+    np.testing.assert_array_equal(
+        pool.max_pool2d(x, 2, padding=1), F.max_pool2d(torch.from_numpy(x).double(), 2, padding=1).numpy()
+    )
+    x32 = np.random.default_rng(0).standard_normal((1, 2, 6, 6)).astype(np.float32)
+    assert pool.max_pool2d(x32, 2).dtype == pool.avg_pool2d(x32, 2).dtype == np.float32
+
+
+# --- global, adaptive and pyramid pooling --------------------------------------------------------
+
+
+def test_global_avg_pool2d():
+    x = np.random.default_rng(3).standard_normal((2, 5, 7, 3))
+    out = pool.global_avg_pool2d(x)
+    assert out.shape == (2, 5, 1, 1)
+    np.testing.assert_allclose(out, F.adaptive_avg_pool2d(torch.from_numpy(x), 1).numpy(), rtol=1e-12)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    h=st.integers(1, 12),
+    w=st.integers(1, 12),
+    output_size=st.one_of(st.integers(1, 7), st.tuples(st.integers(1, 7), st.integers(1, 7))),
+)
+def test_adaptive_pools_match_torch(h, w, output_size):
+    x = np.random.default_rng(h * 100 + w).standard_normal((2, 3, h, w))
+    xt = torch.from_numpy(x)
+    np.testing.assert_array_equal(
+        pool.adaptive_max_pool2d(x, output_size), F.adaptive_max_pool2d(xt, output_size).numpy()
+    )
+    np.testing.assert_allclose(
+        pool.adaptive_avg_pool2d(x, output_size), F.adaptive_avg_pool2d(xt, output_size).numpy(), rtol=1e-12
+    )
+
+
+def test_adaptive_pool_none_keeps_input_size():
+    x = np.random.default_rng(4).standard_normal((1, 2, 5, 6))
+    out = pool.adaptive_avg_pool2d(x, (None, 3))
+    np.testing.assert_allclose(out, F.adaptive_avg_pool2d(torch.from_numpy(x), (None, 3)).numpy(), rtol=1e-12)
+    assert out.shape == (1, 2, 5, 3)
+
+
+def torch_spp(x, levels, mode):
+    fn = F.adaptive_max_pool2d if mode == "max" else F.adaptive_avg_pool2d
+    return torch.cat([fn(torch.from_numpy(x), level).flatten(1) for level in levels], 1).numpy()
+
+
+@pytest.mark.parametrize("mode", ["max", "avg"])
+@pytest.mark.parametrize("hw", [(4, 4), (13, 13), (7, 10), (32, 21), (1, 1), (3, 2)])
+def test_spatial_pyramid_pool_matches_torch_and_has_fixed_length(mode, hw):
+    x = np.random.default_rng(5).standard_normal((2, 3, *hw))
+    out = pool.spatial_pyramid_pool(x, mode=mode)
+    assert out.shape == (2, 3 * 21)
+    np.testing.assert_allclose(out, torch_spp(x, (1, 2, 4), mode), rtol=1e-12)
+    np.testing.assert_allclose(
+        pool.spatial_pyramid_pool(x, levels=[3, 1], mode=mode), torch_spp(x, (3, 1), mode), rtol=1e-12
+    )
+
+
+# --- errors --------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("fn", [pool.max_pool2d, pool.avg_pool2d])
+def test_pool_errors(fn):
+    x = np.zeros((1, 2, 5, 5))
+    with pytest.raises(ValueError, match=r"padding should be at most half of kernel_size"):
+        fn(x, 3, padding=2)
+    with pytest.raises(ValueError, match=r"padding should be at most half"):
+        fn(x, (4, 2), padding=(2, 2))
+    for torch_fn in (F.max_pool2d, F.avg_pool2d):  # torch refuses the same argument
+        with pytest.raises(RuntimeError, match="pad should be at most half"):
+            torch_fn(torch.zeros(1, 2, 5, 5), 3, padding=2)
+    with pytest.raises(ValueError, match=r"kernel_size \(6, 6\) does not fit"):
+        fn(x, 6)
+    with pytest.raises(ValueError, match="kernel_size must be >= 1"):
+        fn(x, 0)
+    with pytest.raises(ValueError, match="stride must be >= 1"):
+        fn(x, 2, stride=0)
+    with pytest.raises(ValueError, match="padding must be >= 0"):
+        fn(x, 2, padding=-1)
+    with pytest.raises(ValueError, match="kernel_size must be an int or a pair"):
+        fn(x, 2.5)
+    with pytest.raises(ValueError, match=r"x must have shape \(N, C, H, W\), got shape \(2, 5, 5\)"):
+        fn(x[0], 2)
+
+
+@pytest.mark.parametrize("backward", [pool.max_pool2d_backward, pool.avg_pool2d_backward])
+def test_pool_backward_checks_dout_shape(backward):
+    with pytest.raises(ValueError, match=r"dout must have .* = \(1, 2, 2, 2\), got shape \(1, 2, 5, 5\)"):
+        backward(np.zeros((1, 2, 5, 5)), np.zeros((1, 2, 5, 5)), 2)
+
+
+def test_adaptive_and_spp_errors():
+    x = np.zeros((1, 2, 5, 5))
+    with pytest.raises(ValueError, match="output_size"):
+        pool.adaptive_max_pool2d(x, 0)
+    with pytest.raises(ValueError, match="output_size"):
+        pool.adaptive_avg_pool2d(x, (2, 2, 2))
+    with pytest.raises(ValueError, match="mode"):
+        pool.spatial_pyramid_pool(x, mode="sum")
+    for levels in [(), (0,), (1, 2.0), (True,)]:
+        with pytest.raises(ValueError, match="levels"):
+            pool.spatial_pyramid_pool(x, levels=levels)
+    with pytest.raises(ValueError, match=r"x must have shape"):
+        pool.global_avg_pool2d(np.zeros((5, 5)))
