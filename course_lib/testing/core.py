@@ -1,0 +1,400 @@
+"""The engine behind every ``check_*`` helper and every hidden test.
+
+An :class:`Exercise` pairs a reference function with cases. :func:`run_exercise` calls the
+student's function on each case and compares it with the reference, and explains the *first*
+difference in words a student can act on (shape, dtype, which element, expected vs got).
+
+While the student's function runs, the modules that would give the answer away (``torch``,
+``scipy``, the chapter's own reference module) are switched off: importing or calling them
+raises :class:`ForbiddenError`. So a hidden test earns nothing for a solution that just calls
+the reference.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import sys
+import time
+import types
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+__all__ = [
+    "Case",
+    "CheckFailure",
+    "Exercise",
+    "ForbiddenError",
+    "compare",
+    "describe_call",
+    "forbidden",
+    "run_exercise",
+]
+
+#: Modules switched off while a student's from-scratch function runs.
+DEFAULT_FORBIDDEN = ("torch", "scipy", "skimage", "cv2", "course_lib.conv", "course_lib.pool",
+                     "course_lib._utils")
+
+
+class CheckFailure(AssertionError):
+    """A check found a difference; the message says what it is and how to find it."""
+
+
+class ForbiddenError(CheckFailure):
+    """The student's function used a module that is switched off for this exercise."""
+
+
+@dataclass
+class Case:
+    """One call of the function under test.
+
+    Attributes:
+        args: positional arguments (arrays are copied before each call).
+        kwargs: keyword arguments.
+        raises: an exception type the call must raise (then no output is compared).
+        note: what this case is about, shown when it fails ("stride 2 with padding").
+    """
+
+    args: tuple = ()
+    kwargs: dict = field(default_factory=dict)
+    raises: type[BaseException] | None = None
+    note: str = ""
+
+
+@dataclass
+class Exercise:
+    """A graded exercise: the reference, its visible and hidden cases, and how to compare.
+
+    Attributes:
+        name: the function name the student implements.
+        reference: the trusted implementation.
+        visible: returns the fixed cases that ``check_<name>`` runs.
+        hidden: ``hidden(rng)`` returns randomised cases for the hidden tests.
+        rtol, atol: tolerances for floating-point outputs.
+        output_names: names of the parts of a tuple output, e.g. ``("dx", "dw", "db")``.
+        hint: one line added to shape failures (e.g. the output-size formula).
+        forbid: modules switched off while the student's function runs.
+        extra: optional ``extra(exercise, student_fn)`` hidden check (e.g. speed against the loops).
+    """
+
+    name: str
+    reference: Callable
+    visible: Callable[[], list[Case]]
+    hidden: Callable[[np.random.Generator], list[Case]]
+    rtol: float = 1e-6
+    atol: float = 1e-8
+    output_names: Sequence[str] = ()
+    hint: str = ""
+    forbid: Sequence[str] = DEFAULT_FORBIDDEN
+    extra: Callable[[Exercise, Callable], None] | None = None
+
+
+# --------------------------------------------------------------------------- descriptions
+
+def _describe_value(value: Any) -> str:
+    if isinstance(value, np.ndarray):
+        return f"array {value.dtype} {tuple(value.shape)}"
+    if isinstance(value, (list, tuple)) and len(value) > 6:
+        return f"{type(value).__name__} of length {len(value)}"
+    if type(value).__module__.startswith("torch"):
+        return f"torch {type(value).__name__}"
+    return repr(value)
+
+
+def describe_call(name: str, args: Sequence = (), kwargs: dict | None = None,
+                  arg_names: Sequence[str] = ()) -> str:
+    """``conv2d(x=array float64 (2, 3, 5, 5), weight=..., stride=2)`` — a call in one line."""
+    parts = []
+    for i, value in enumerate(args):
+        label = f"{arg_names[i]}=" if i < len(arg_names) else ""
+        parts.append(label + _describe_value(value))
+    parts += [f"{k}={_describe_value(v)}" for k, v in (kwargs or {}).items()]
+    return f"{name}({', '.join(parts)})"
+
+
+def _arg_names(fn: Callable) -> tuple[str, ...]:
+    code = getattr(fn, "__code__", None)
+    return tuple(code.co_varnames[:code.co_argcount]) if code else ()
+
+
+# --------------------------------------------------------------------------- comparison
+
+def _fmt(v: Any) -> str:
+    return f"{v:.6g}" if isinstance(v, (float, np.floating)) else repr(v)
+
+
+def compare(got: Any, expected: Any, what: str = "output", rtol: float = 1e-6, atol: float = 1e-8,
+            hint: str = "") -> None:
+    """Raise :class:`CheckFailure` explaining the first way ``got`` differs from ``expected``.
+
+    Handles numpy arrays (type, shape, dtype, NaN, values with the first wrong index), tuples
+    (compared part by part), ``None`` and scalars.
+    """
+    if expected is None:
+        if got is not None:
+            raise CheckFailure(f"{what} should be None, but got {_describe_value(got)}.")
+        return
+    if got is None:
+        raise CheckFailure(f"{what} is None. Did you forget a `return` statement?")
+    if isinstance(expected, tuple):
+        if not isinstance(got, (tuple, list)) or len(got) != len(expected):
+            raise CheckFailure(f"{what} should be a tuple of {len(expected)} values, "
+                               f"got {_describe_value(got)}.")
+        for i, (g, e) in enumerate(zip(got, expected, strict=True)):
+            compare(g, e, what if len(expected) == 1 else f"{what}[{i}]", rtol, atol, hint)
+        return
+    if isinstance(expected, np.ndarray):
+        _compare_arrays(got, expected, what, rtol, atol, hint)
+        return
+    if isinstance(expected, (bool, np.bool_)):
+        ok = isinstance(got, (bool, np.bool_)) and bool(got) == bool(expected)
+    elif isinstance(expected, (int, np.integer)):
+        ok = isinstance(got, (int, np.integer)) and not isinstance(got, bool) and int(got) == int(expected)
+        if not ok and isinstance(got, (float, np.floating)) and float(got) == int(expected):
+            raise CheckFailure(f"{what} is the float {got!r}; it should be the int {expected!r} "
+                               "(use // for integer division).")
+    elif isinstance(expected, (float, np.floating)):
+        ok = isinstance(got, (int, float, np.integer, np.floating)) and bool(
+            np.isclose(got, expected, rtol=rtol, atol=atol))
+    else:
+        ok = got == expected
+    if not ok:
+        raise CheckFailure(f"{what} is {_fmt(got)}, expected {_fmt(expected)}.")
+
+
+def _compare_arrays(got: Any, expected: np.ndarray, what: str, rtol: float, atol: float,
+                    hint: str) -> None:
+    if type(got).__module__.startswith("torch"):
+        raise CheckFailure(f"{what} is a torch {type(got).__name__}; return a numpy array.")
+    if not isinstance(got, np.ndarray):
+        if np.isscalar(got) and expected.ndim == 0:
+            got = np.asarray(got)
+        else:
+            raise CheckFailure(f"{what} should be a numpy array of shape {expected.shape}, "
+                               f"got {_describe_value(got)}.")
+    if got.shape != expected.shape:
+        msg = f"{what} has shape {got.shape}, expected {expected.shape}."
+        raise CheckFailure(f"{msg} {hint}".strip())
+    if got.dtype.kind != expected.dtype.kind and not (got.dtype.kind in "iu" and expected.dtype.kind in "iu"):
+        raise CheckFailure(f"{what} has dtype {got.dtype}, expected {expected.dtype}. "
+                           + ("Create the output with the input's dtype, e.g. "
+                              "np.zeros(shape, dtype=x.dtype)." if expected.dtype.kind == "f" else ""))
+    if expected.dtype.kind == "f" and got.dtype.itemsize < expected.dtype.itemsize:
+        raise CheckFailure(f"{what} has dtype {got.dtype} but the inputs were {expected.dtype}: "
+                           "keep the input's precision.")
+    if expected.dtype.kind in "fc":
+        nan_got, nan_exp = np.isnan(got), np.isnan(expected)
+        if (nan_got & ~nan_exp).any():
+            idx = tuple(int(i) for i in np.argwhere(nan_got & ~nan_exp)[0])
+            raise CheckFailure(f"{what} contains NaN at index {idx} (expected {_fmt(expected[idx])}).")
+        wrong = ~np.isclose(got, expected, rtol=rtol, atol=atol, equal_nan=True)
+    else:
+        wrong = got != expected
+    if wrong.any():
+        idx = tuple(int(i) for i in np.argwhere(wrong)[0])
+        n, total = int(wrong.sum()), wrong.size
+        msg = (f"{what}: {n} of {total} values are wrong. First wrong value at index {idx}: "
+               f"expected {_fmt(expected[idx])}, got {_fmt(got[idx])}.")
+        if expected.dtype.kind == "f":
+            diff = np.abs(got.astype(np.float64) - expected)
+            msg += f" Largest difference {np.nanmax(diff):.3g} (tolerance {atol:g} + {rtol:g}·|expected|)."
+        raise CheckFailure(msg)
+
+
+# --------------------------------------------------------------------------- forbidding
+
+class _Blocked(types.ModuleType):
+    """Stands in for a switched-off module or object: any use raises ForbiddenError."""
+
+    def __init__(self, label: str, exercise: str):
+        super().__init__(label)
+        object.__setattr__(self, "_label", label)
+        object.__setattr__(self, "_exercise", exercise)
+
+    def _refuse(self, *_: Any, **__: Any):
+        label, exercise = object.__getattribute__(self, "_label"), object.__getattribute__(self, "_exercise")
+        raise ForbiddenError(
+            f"{exercise} used `{label}`. This exercise is about implementing it yourself with numpy: "
+            f"`{label}` is switched off while {exercise} is checked.")
+
+    def __getattr__(self, _name: str):
+        self._refuse()
+
+    __call__ = _refuse
+
+
+def _is_forbidden(value: Any, prefixes: Sequence[str]) -> str | None:
+    """Name of the forbidden module that ``value`` is or comes from, else None."""
+    if isinstance(value, _Blocked):
+        return None
+    if isinstance(value, types.ModuleType):
+        mod = value.__name__
+    else:
+        mod = getattr(value, "__module__", None)
+        if not isinstance(mod, str):
+            return None
+    for p in prefixes:
+        if mod == p or mod.startswith(p + "."):
+            return mod if isinstance(value, types.ModuleType) else f"{mod}.{getattr(value, '__name__', '?')}"
+    return None
+
+
+def _closure_cells(fn: Callable) -> list[Any]:
+    """Closure cells of ``fn`` and of the functions it closes over (one level deep is enough for
+    the usual ``make()`` factory)."""
+    cells = list(getattr(fn, "__closure__", None) or ())
+    for cell in list(cells):
+        try:
+            inner = cell.cell_contents
+        except ValueError:
+            continue
+        if isinstance(inner, types.FunctionType):
+            cells += list(inner.__closure__ or ())
+    return cells
+
+
+@contextlib.contextmanager
+def forbidden(fn: Callable, prefixes: Sequence[str], exercise: str) -> Iterator[None]:
+    """Switch off ``prefixes`` (module names) for the duration of a call of ``fn``.
+
+    Replaces, and restores afterwards: the entries of ``sys.modules`` (so ``import torch`` inside
+    the function gets a blocker), names in ``fn``'s global namespace, closure and defaults that are
+    or come from those modules (``F = torch.nn.functional``, ``from course_lib.conv import conv2d``),
+    and the attributes that lead to them from their parent packages (``course_lib.conv``).
+    This stops honest shortcuts, not a determined attacker: grading isolation is the grader's job.
+    """
+    saved_modules: dict[str, Any] = {}
+    saved_globals: dict[str, Any] = {}
+    saved_attrs: list[tuple[Any, str, Any]] = []
+    saved_cells: list[tuple[Any, Any]] = []
+    saved_defaults = None
+    namespaces = [getattr(fn, "__globals__", None)]
+    namespaces = [ns for ns in namespaces if isinstance(ns, dict)]
+    try:
+        for name in list(sys.modules):
+            if any(name == p or name.startswith(p + ".") for p in prefixes):
+                saved_modules[name] = sys.modules[name]
+                sys.modules[name] = _Blocked(name, exercise)
+        for p in prefixes:
+            parent_name, _, child = p.rpartition(".")
+            parent = saved_modules.get(parent_name) or sys.modules.get(parent_name)
+            if parent_name and parent is not None and hasattr(parent, child):
+                saved_attrs.append((parent, child, getattr(parent, child)))
+                setattr(parent, child, _Blocked(p, exercise))
+        for ns in namespaces:
+            for key, value in list(ns.items()):
+                label = _is_forbidden(value, prefixes)
+                if label:
+                    saved_globals[key] = value
+                    ns[key] = _Blocked(label, exercise)
+        for cell in _closure_cells(fn):
+            try:
+                label = _is_forbidden(cell.cell_contents, prefixes)
+            except ValueError:  # an empty cell
+                continue
+            if label:
+                saved_cells.append((cell, cell.cell_contents))
+                cell.cell_contents = _Blocked(label, exercise)
+        defaults = getattr(fn, "__defaults__", None)
+        if defaults:
+            saved_defaults = defaults
+            fn.__defaults__ = tuple(_Blocked(lb, exercise) if (lb := _is_forbidden(d, prefixes)) else d
+                                    for d in defaults)
+        yield
+    finally:
+        if saved_defaults is not None:
+            fn.__defaults__ = saved_defaults
+        for cell, value in saved_cells:
+            cell.cell_contents = value
+        for ns in namespaces:
+            ns.update(saved_globals)
+        for parent, child, value in reversed(saved_attrs):
+            setattr(parent, child, value)
+        sys.modules.update(saved_modules)
+
+
+# --------------------------------------------------------------------------- running cases
+
+def _copy_args(case: Case) -> tuple[tuple, dict]:
+    return copy.deepcopy(case.args), copy.deepcopy(case.kwargs)
+
+
+def _call_student(ex: Exercise, fn: Callable, case: Case, call: str) -> Any:
+    args, kwargs = _copy_args(case)
+    try:
+        with forbidden(fn, ex.forbid, ex.name):
+            return fn(*args, **kwargs)
+    except NotImplementedError:
+        raise CheckFailure(f"{ex.name} is not implemented yet: replace `raise NotImplementedError()` "
+                           "with your code, run that cell, then run this check again.") from None
+    except CheckFailure:
+        raise
+    except Exception as err:
+        if case.raises is not None and isinstance(err, case.raises):
+            raise
+        raise CheckFailure(f"{call} raised {type(err).__name__}: {err}") from err
+    finally:
+        _check_inputs_unchanged(ex, case, args, kwargs, call)
+
+
+def _check_inputs_unchanged(ex: Exercise, case: Case, args: tuple, kwargs: dict, call: str) -> None:
+    for label, before, after in ([(f"argument {i + 1}", b, a) for i, (b, a) in enumerate(zip(
+            case.args, args, strict=True))] + [(k, case.kwargs[k], kwargs[k]) for k in case.kwargs]):
+        if isinstance(before, np.ndarray) and isinstance(after, np.ndarray) and not np.array_equal(
+                before, after, equal_nan=True):
+            raise CheckFailure(f"{call} changed its input {label} in place. Work on a copy "
+                               "(e.g. x.copy()) or write the result into a new array.")
+
+
+def _run_case(ex: Exercise, fn: Callable, case: Case, names: Sequence[str]) -> None:
+    call = describe_call(ex.name, case.args, case.kwargs, names)
+    about = f" ({case.note})" if case.note else ""
+    if case.raises is not None:
+        try:
+            got = _call_student(ex, fn, case, call)
+        except case.raises:
+            return
+        raise CheckFailure(f"{call}{about} should raise {case.raises.__name__}, "
+                           f"but returned {_describe_value(got)}.")
+    args, kwargs = _copy_args(case)
+    expected = ex.reference(*args, **kwargs)
+    got = _call_student(ex, fn, case, call)
+    if isinstance(expected, tuple) and ex.output_names:
+        if not isinstance(got, (tuple, list)) or len(got) != len(expected):
+            raise CheckFailure(f"{call}{about} should return a tuple ({', '.join(ex.output_names)}), "
+                               f"got {_describe_value(got)}.")
+        for part, g, e in zip(ex.output_names, got, expected, strict=True):
+            _compare_in_call(g, e, f"{part} of {call}{about}", ex)
+    else:
+        _compare_in_call(got, expected, f"the result of {call}{about}", ex)
+
+
+def _compare_in_call(got: Any, expected: Any, what: str, ex: Exercise) -> None:
+    compare(got, expected, what=what, rtol=ex.rtol, atol=ex.atol, hint=ex.hint)
+
+
+def run_exercise(ex: Exercise, fn: Callable, *, hidden: bool = False, seed: int = 0,
+                 quiet: bool = False) -> int:
+    """Run ``fn`` on the exercise's visible (or hidden, randomised) cases; return how many passed.
+
+    Raises:
+        CheckFailure: at the first failing case, with an explanation.
+    """
+    if not callable(fn):
+        raise CheckFailure(f"Pass your function itself, e.g. check_{ex.name}({ex.name}); "
+                           f"got {_describe_value(fn)}.")
+    cases = ex.hidden(np.random.default_rng(seed)) if hidden else ex.visible()
+    names = _arg_names(ex.reference)
+    start = time.perf_counter()
+    for case in cases:
+        _run_case(ex, fn, case, names)
+    if hidden and ex.extra is not None:
+        ex.extra(ex, fn)
+    if not quiet:
+        kind = "hidden" if hidden else "visible"
+        print(f"✔ {ex.name}: all {len(cases)} {kind} checks passed "
+              f"({time.perf_counter() - start:.2f} s).")
+    return len(cases)

@@ -1,0 +1,127 @@
+"""Exercise specifications for Chapter 3 (pooling)."""
+
+from __future__ import annotations
+
+from functools import partial
+
+import numpy as np
+
+from course_lib import pool
+
+from ._cases import fitting_size, maybe_pair, randn
+from .core import DEFAULT_FORBIDDEN, Case, Exercise
+
+__all__ = ["EXERCISES"]
+
+#: Chapter 2's functions (e.g. conv_output_size) are fair game in Chapter 3; pooling references are not.
+_FORBID = tuple(m for m in DEFAULT_FORBIDDEN if m != "course_lib.conv")
+
+_SIZE_HINT = "Output size per axis: H_out = (H + 2·P − K) // S + 1, with S = K when stride is None."
+
+
+def _pool_visible():
+    rng = np.random.default_rng(4)
+    grid = np.arange(16.0).reshape(1, 1, 4, 4)
+    return [
+        Case((grid, 2), note="2×2 windows, stride defaults to the kernel size"),
+        Case((randn(rng, 2, 3, 6, 6), 3, 2), note="overlapping 3×3 windows with stride 2 (AlexNet)"),
+        Case((randn(rng, 1, 2, 5, 5), 2, 1, 1), note="padding 1"),
+        Case((randn(rng, 1, 1, 4, 7), (2, 3), (1, 2)), note="kernel and stride pairs"),
+        Case((-np.abs(randn(rng, 1, 1, 3, 3)), 2, 1, 1), note="all-negative input with padding"),
+        Case((randn(rng, 1, 2, 4, 4, dtype=np.float32), 2), note="float32 stays float32"),
+    ]
+
+
+def _pool_hidden(rng):
+    cases = []
+    for _ in range(20):
+        k = maybe_pair(rng, 1, 4)
+        kh, kw = k if isinstance(k, tuple) else (k, k)
+        stride = None if rng.random() < 0.3 else maybe_pair(rng, 1, 3)
+        padding = (int(rng.integers(0, kh // 2 + 1)), int(rng.integers(0, kw // 2 + 1)))
+        dtype = np.float32 if rng.random() < 0.2 else np.float64
+        x = randn(rng, *(int(v) for v in rng.integers(1, 4, size=2)), fitting_size(rng, kh, padding[0]),
+                  fitting_size(rng, kw, padding[1]), dtype=dtype)
+        cases.append(Case((x, k, stride, padding)))
+    return cases
+
+
+def _backward_cases(rng, forward_cases):
+    cases = []
+    for case in forward_cases:
+        if case.raises is not None:
+            continue
+        out = pool.avg_pool2d(*case.args, **case.kwargs)
+        dout = randn(rng, *out.shape, dtype=out.dtype)
+        cases.append(Case((dout, *case.args), dict(case.kwargs), note=case.note))
+    return cases
+
+
+def _backward_visible():
+    return _backward_cases(np.random.default_rng(5), _pool_visible())
+
+
+def _backward_hidden(rng):
+    return _backward_cases(rng, _pool_hidden(rng))
+
+
+def _gap_visible():
+    rng = np.random.default_rng(6)
+    return [Case((np.arange(8.0).reshape(1, 2, 2, 2),), note="mean of each channel"),
+            Case((randn(rng, 3, 4, 5, 7),), note="non-square"),
+            Case((randn(rng, 2, 3, 1, 1),), note="1×1 input")]
+
+
+def _gap_hidden(rng):
+    return [Case((randn(rng, *(int(v) for v in rng.integers(1, 9, size=4))),)) for _ in range(10)]
+
+
+def _adaptive_visible():
+    rng = np.random.default_rng(7)
+    return [Case((np.arange(16.0).reshape(1, 1, 4, 4), 2), note="4×4 → 2×2: like max_pool2d(x, 2)"),
+            Case((randn(rng, 2, 3, 5, 5), 2), note="5 is not divisible by 2: bins overlap"),
+            Case((randn(rng, 1, 2, 7, 9), (3, 4)), note="pair output size"),
+            Case((randn(rng, 1, 1, 6, 6), 1), note="one bin = global max"),
+            Case((randn(rng, 1, 1, 3, 3), 4), note="more bins than pixels: bins repeat pixels")]
+
+
+def _adaptive_hidden(rng):
+    return [Case((randn(rng, *(int(v) for v in rng.integers(1, 4, size=2)),
+                        *(int(v) for v in rng.integers(1, 14, size=2))), maybe_pair(rng, 1, 6)))
+            for _ in range(20)]
+
+
+def _spp_visible():
+    rng = np.random.default_rng(8)
+    return [Case((randn(rng, 2, 3, 8, 8),), note="8×8 input → 3·21 = 63 values per image"),
+            Case((randn(rng, 1, 2, 13, 9),), note="any input size gives the same length"),
+            Case((randn(rng, 1, 2, 6, 6),), {"levels": (1, 3)}, note="levels (1, 3): 1 + 9 bins"),
+            Case((randn(rng, 1, 1, 4, 4),), {"levels": (4,)}, note="a single 4×4 level")]
+
+
+def _spp_hidden(rng):
+    cases = []
+    for _ in range(12):
+        levels = tuple(int(v) for v in sorted(rng.choice(np.arange(1, 7), size=int(rng.integers(1, 4)),
+                                                            replace=False)))
+        x = randn(rng, *(int(v) for v in rng.integers(1, 4, size=2)), *(int(v) for v in rng.integers(1, 16, size=2)))
+        cases.append(Case((x,), {"levels": levels}))
+    return cases
+
+
+_exercise = partial(Exercise, forbid=_FORBID)
+
+EXERCISES = {ex.name: ex for ex in [
+    _exercise("max_pool2d", pool.max_pool2d, _pool_visible, _pool_hidden, hint=_SIZE_HINT),
+    _exercise("avg_pool2d", pool.avg_pool2d, _pool_visible, _pool_hidden, hint=_SIZE_HINT, rtol=1e-5, atol=1e-6),
+    _exercise("max_pool2d_backward", pool.max_pool2d_backward, _backward_visible, _backward_hidden,
+             hint="dx has the shape of x.", rtol=1e-5, atol=1e-6),
+    _exercise("avg_pool2d_backward", pool.avg_pool2d_backward, _backward_visible, _backward_hidden,
+             hint="dx has the shape of x.", rtol=1e-5, atol=1e-6),
+    _exercise("global_avg_pool2d", pool.global_avg_pool2d, _gap_visible, _gap_hidden,
+             hint="Keep the spatial axes: (N, C, H, W) → (N, C, 1, 1).", rtol=1e-5, atol=1e-6),
+    _exercise("adaptive_max_pool2d", pool.adaptive_max_pool2d, _adaptive_visible, _adaptive_hidden,
+             hint="Bin i covers rows floor(i·H/out) … ceil((i+1)·H/out) − 1."),
+    _exercise("spatial_pyramid_pool", pool.spatial_pyramid_pool, _spp_visible, _spp_hidden,
+             hint="Concatenate each level's (N, C, l, l) output flattened to (N, C·l·l), level by level."),
+]}
