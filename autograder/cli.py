@@ -1,0 +1,160 @@
+"""The ``course`` command line: build, check, grade, lab, list.
+
+    course build [CHAPTER ...] [--force] [--check]   instructors: solutions/ → chapters/
+    course check NOTEBOOK                            students: score table with reasons
+    course grade SUBMISSIONS [--chapter CH]          instructors: feedback HTML + grades.csv
+    course lab [JUPYTER ARGS ...]                    open JupyterLab on chapters/
+    course list                                      chapters and their graded exercises
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+from pathlib import Path
+
+from .course import Course, CourseError, find_root
+
+__all__ = ["main"]
+
+
+def _cmd_build(course: Course, args: argparse.Namespace) -> int:
+    from .build import build_course
+
+    chapters = [course.resolve_chapter(c) for c in args.chapters] or None
+    if args.check:
+        with tempfile.TemporaryDirectory(prefix="course-build-check-") as tmp:
+            built = build_course(course, chapters, out=Path(tmp), log=lambda *_: None)
+            stale = [ch for ch, path in built.items()
+                     if not course.chapter_notebook(ch).exists()
+                     or course.chapter_notebook(ch).read_bytes() != path.read_bytes()]
+        if stale:
+            print(f"chapters/ is out of date for: {', '.join(stale)} — run `course build`.")
+            return 1
+        print("chapters/ is up to date with solutions/.")
+        return 0
+    print(f"Building into {course.chapters}:")
+    build_course(course, chapters, force=args.force)
+    return 0
+
+
+def _cmd_check(course: Course, args: argparse.Namespace) -> int:
+    from .check import check_notebook
+    from .grading import format_table
+
+    print(f"Checking {args.notebook} …", flush=True)
+    result, mode = check_notebook(course, Path(args.notebook), chapter=args.chapter,
+                                  visible_only=args.visible_only, timeout=args.timeout)
+    print()
+    print(f"{result.chapter}: {result.score:g} / {result.max_score:g} points")
+    print(format_table(result))
+    if result.problem:
+        print(f"\nThe notebook as a whole: {result.problem}")
+    if mode == "full":
+        print("\nGraded with the hidden tests, exactly as the course grader does.")
+    else:
+        print("\nVisible tests only: the hidden tests (more, randomised cases) decide the final score.")
+    return 0 if result.score >= result.max_score else 1
+
+
+def _cmd_grade(course: Course, args: argparse.Namespace) -> int:
+    from .grading import autograde, discover, write_csv
+
+    subs = discover(Path(args.submissions), course, args.chapter)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    print(f"Grading {len(subs)} notebook(s) from {args.submissions} into {out}/")
+    results = autograde(course, subs, out / "nbgrader", timeout=args.timeout,
+                        feedback_dir=None if args.no_feedback else out / "feedback")
+    write_csv(results, out / "grades.csv")
+    width = max(len(r.student) for r in results)
+    print()
+    for r in results:
+        lost = [e.exercise for e in r.exercises if e.score < e.max_score]
+        note = r.problem or (f"lost points in {', '.join(lost)}" if lost else "full marks")
+        print(f"{r.student:<{width}}  {r.chapter}  {r.score:>5g}/{r.max_score:<4g} {note}")
+    print(f"\nWrote {out / 'grades.csv'}" + ("" if args.no_feedback else f" and feedback in {out / 'feedback'}/"))
+    return 0
+
+
+def _cmd_lab(course: Course, args: argparse.Namespace) -> int:
+    from .lab import lab
+
+    lab(course, args.jupyter_args)
+    return 0  # not reached: lab() replaces this process
+
+
+def _cmd_list(course: Course, args: argparse.Namespace) -> int:
+    import nbformat
+
+    from .grading import exercise_name, graded_cells
+
+    for ch in course.chapter_names():
+        path = course.chapter_notebook(ch)
+        if not path.exists():
+            print(f"{ch}: not built (run `course build`)")
+            continue
+        cells = graded_cells(nbformat.read(path, as_version=4))
+        print(f"{ch}: {len(cells)} exercises, {sum(p for _, p in cells):g} points")
+        for gid, pts in cells:
+            print(f"    {exercise_name(gid):<24} {pts:g}")
+    return 0
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="course", description=__doc__.split("\n\n")[0],
+                                formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__)
+    p.add_argument("--root", type=Path, help="course checkout (default: found from the current directory)")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    b = sub.add_parser("build", help="generate chapters/ from solutions/ (instructors)")
+    b.add_argument("chapters", nargs="*", help="chapters to build (default: all), e.g. ch02 or 2")
+    b.add_argument("--force", action="store_true", help="overwrite chapter notebooks that hold work")
+    b.add_argument("--check", action="store_true", help="only report whether chapters/ is up to date")
+    b.set_defaults(func=_cmd_build)
+
+    c = sub.add_parser("check", help="score one notebook, with the reason for each lost point")
+    c.add_argument("notebook")
+    c.add_argument("--chapter", help="chapter of the notebook (default: from its metadata)")
+    c.add_argument("--visible-only", action="store_true", help="run only the visible tests")
+    c.add_argument("--timeout", type=float, default=300, help="time limit in seconds (default 300)")
+    c.set_defaults(func=_cmd_check)
+
+    g = sub.add_parser("grade", help="autograde a folder of submissions (instructors)")
+    g.add_argument("submissions", help="nbgrader submitted/ folder or a folder of <student>.ipynb")
+    g.add_argument("--chapter", help="chapter of plain <student>.ipynb files (default: from metadata)")
+    g.add_argument("--out", default="graded", help="output folder (default: ./graded)")
+    g.add_argument("--timeout", type=float, default=300, help="time limit per notebook in seconds")
+    g.add_argument("--no-feedback", action="store_true", help="skip the feedback HTML")
+    g.set_defaults(func=_cmd_grade)
+
+    lab = sub.add_parser("lab", help="open JupyterLab on chapters/ (extra arguments go to jupyter lab)")
+    lab.add_argument("jupyter_args", nargs="*", help="e.g. --no-browser --port 8890")
+    lab.set_defaults(func=_cmd_lab)
+
+    ls = sub.add_parser("list", help="chapters and their graded exercises")
+    ls.set_defaults(func=_cmd_list)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = _parser()
+    args, extra = parser.parse_known_args(argv)
+    if args.command == "lab":  # everything else belongs to jupyter lab (--no-browser, --port=...)
+        args.jupyter_args = [*args.jupyter_args, *extra]
+    elif extra:
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
+    course = Course(args.root.resolve() if args.root else find_root())
+    try:
+        return args.func(course, args)
+    except CourseError as err:
+        print(f"course {args.command}: {err}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

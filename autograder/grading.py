@@ -1,0 +1,266 @@
+"""Autograding with nbgrader: lay out submissions, run ``nbgrader autograde`` per student, read
+scores from the gradebook and reasons from the graded notebooks, write feedback and grades.csv.
+
+Each student runs in its own nbgrader process with a time limit, so one bad notebook never stops
+the batch. Every run grades into a fresh copy of the gradebook: a score is always from this run.
+"""
+
+from __future__ import annotations
+
+import csv
+import re
+import shutil
+import subprocess
+import textwrap
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import nbformat
+from tqdm.auto import tqdm
+
+from .build import ensure_source
+from .course import Course, CourseError, run_nbgrader, write_config
+
+__all__ = ["ExerciseResult", "StudentResult", "Submission", "autograde", "discover", "exercise_name",
+           "graded_cells", "reasons_from_notebook", "write_csv", "format_table"]
+
+_ANSI = re.compile(r"\x1b\[[0-9;]*m")
+
+
+@dataclass(frozen=True)
+class Submission:
+    student: str
+    chapter: str
+    path: Path
+
+
+@dataclass
+class ExerciseResult:
+    exercise: str
+    score: float
+    max_score: float
+    reason: str = ""
+
+
+@dataclass
+class StudentResult:
+    student: str
+    chapter: str
+    exercises: list[ExerciseResult] = field(default_factory=list)
+    problem: str = ""  # what went wrong with the notebook as a whole (time limit, invalid JSON, ...)
+    feedback: Path | None = None
+
+    @property
+    def score(self) -> float:
+        return sum(e.score for e in self.exercises)
+
+    @property
+    def max_score(self) -> float:
+        return sum(e.max_score for e in self.exercises)
+
+
+def exercise_name(grade_id: str) -> str:
+    """``test_conv2d_naive`` → ``conv2d_naive``."""
+    return grade_id.removeprefix("test_")
+
+
+def graded_cells(notebook: nbformat.NotebookNode) -> list[tuple[str, float]]:
+    """(grade_id, points) of the auto-graded cells of a notebook, in order."""
+    cells = []
+    for cell in notebook.cells:
+        meta = cell.metadata.get("nbgrader", {})
+        if meta.get("grade") and cell.cell_type == "code":
+            cells.append((meta["grade_id"], float(meta.get("points", 0))))
+    return cells
+
+
+def reasons_from_notebook(notebook: nbformat.NotebookNode) -> dict[str, str]:
+    """grade_id → the error a graded cell ended with ("CheckFailure: ..."), for cells that failed."""
+    reasons = {}
+    for cell in notebook.cells:
+        meta = cell.metadata.get("nbgrader", {})
+        if not meta.get("grade") or cell.cell_type != "code":
+            continue
+        for out in cell.get("outputs", []):
+            if out.get("output_type") == "error":
+                value = _ANSI.sub("", str(out.get("evalue", ""))).strip()
+                reasons[meta["grade_id"]] = f"{out.get('ename', 'Error')}: {value}" if value else out.get("ename", "")
+                break
+    return reasons
+
+
+_ERROR_LINE = re.compile(r"^\s*([A-Za-z_][\w.]*(Error|Exception|Exit|Interrupt))\b:?.*$")
+
+
+def _last_error(log: str) -> str:
+    """The most specific error line of an nbgrader log (not its generic closing remark)."""
+    lines = [ln.strip() for ln in _ANSI.sub("", log).splitlines() if ln.strip()]
+    errors = [ln for ln in lines if _ERROR_LINE.match(ln)]
+    return (errors or lines or ["no output"])[-1][:300]
+
+
+def _student_id(name: str) -> str:
+    sid = re.sub(r"[^A-Za-z0-9_.-]+", "_", name).strip("._") or "student"
+    return sid
+
+
+def _chapter_of(path: Path, course: Course) -> str | None:
+    """The chapter a notebook belongs to, from its metadata or its graded cells."""
+    try:
+        nb = nbformat.read(path, as_version=4)
+    except Exception:
+        return None
+    chapter = nb.metadata.get("course", {}).get("chapter")
+    if chapter in course.chapter_names():
+        return chapter
+    ids = {gid for gid, _ in graded_cells(nb)}
+    for ch in course.chapter_names():
+        if ids and ids <= set(_chapter_grade_ids(course, ch)):
+            return ch
+    return None
+
+
+def _chapter_grade_ids(course: Course, chapter: str) -> list[str]:
+    nb_path = course.chapter_notebook(chapter)
+    if not nb_path.exists():
+        return []
+    return [gid for gid, _ in graded_cells(nbformat.read(nb_path, as_version=4))]
+
+
+def discover(submissions: Path, course: Course, chapter: str | None = None) -> list[Submission]:
+    """Find submissions in either layout.
+
+    - nbgrader's ``submitted/<student>/<chapter>/<notebook>.ipynb``;
+    - a plain folder of ``<student>.ipynb`` files (chapter from ``chapter``, else from each
+      notebook's metadata).
+    A single ``.ipynb`` path is one submission by ``you``.
+    """
+    submissions = Path(submissions)
+    if not submissions.exists():
+        raise CourseError(f"{submissions} does not exist")
+    if chapter:
+        chapter = course.resolve_chapter(chapter)
+    found: list[Submission] = []
+    if submissions.is_file():
+        files = [("you", submissions)]
+    else:
+        files = [(p.stem, p) for p in sorted(submissions.glob("*.ipynb"))]
+        for student_dir in sorted(p for p in submissions.iterdir() if p.is_dir() and not p.name.startswith(".")):
+            for assignment_dir in sorted(p for p in student_dir.iterdir() if p.is_dir()):
+                notebooks = sorted(p for p in assignment_dir.glob("*.ipynb") if ".ipynb_checkpoints" not in p.parts)
+                if notebooks:
+                    ch = chapter or (assignment_dir.name if assignment_dir.name in course.chapter_names() else None)
+                    found.append(Submission(_student_id(student_dir.name), ch or "", notebooks[0]))
+    for student, path in files:
+        found.append(Submission(_student_id(student), chapter or _chapter_of(path, course) or "", path))
+    if not found:
+        raise CourseError(f"no notebooks found in {submissions} (expected <student>.ipynb files or "
+                          "submitted/<student>/<chapter>/<notebook>.ipynb)")
+    return found
+
+
+def _prepare(course: Course, work: Path, chapters: Iterable[str]) -> None:
+    if work.exists():
+        shutil.rmtree(work)
+    write_config(work)
+    for chapter in chapters:
+        ensure_source(course, chapter)
+        shutil.copytree(course.build / "source" / chapter, work / "source" / chapter)
+    shutil.copy2(course.build / "gradebook.db", work / "gradebook.db")
+
+
+def _zero(result: StudentResult, cells: list[tuple[str, float]], reason: str) -> StudentResult:
+    result.problem = reason
+    result.exercises = [ExerciseResult(exercise_name(gid), 0.0, pts, reason) for gid, pts in cells]
+    return result
+
+
+def _grade_one(work: Path, sub: Submission, cells: list[tuple[str, float]], timeout: float) -> StudentResult:
+    result = StudentResult(sub.student, sub.chapter)
+    try:
+        nbformat.validate(nbformat.read(sub.path, as_version=4))
+    except Exception as err:
+        return _zero(result, cells, f"not a valid notebook ({type(err).__name__}: {str(err).splitlines()[0][:200]})")
+    dest = work / "submitted" / sub.student / sub.chapter / f"{sub.chapter}.ipynb"
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copy2(sub.path, dest)
+    try:
+        proc = run_nbgrader(work, "autograde", sub.chapter, "--student", sub.student, "--force",
+                            timeout=timeout)
+    except subprocess.TimeoutExpired:
+        return _zero(result, cells, f"time limit: grading stopped after {timeout:.0f} s")
+    graded = work / "autograded" / sub.student / sub.chapter / f"{sub.chapter}.ipynb"
+    if proc.returncode != 0 or not graded.exists():
+        return _zero(result, cells, f"autograding failed: {_last_error(proc.stdout)}")
+    reasons = reasons_from_notebook(nbformat.read(graded, as_version=4))
+    from nbgrader.api import Gradebook
+
+    with Gradebook(f"sqlite:///{work / 'gradebook.db'}") as gb:
+        sub_nb = gb.find_submission_notebook(sub.chapter, sub.chapter, sub.student)
+        scores = {g.name: (float(g.score or 0.0), float(g.max_score or 0.0)) for g in sub_nb.grades}
+    for gid, pts in cells:
+        score, max_score = scores.get(gid, (0.0, pts))
+        reason = reasons.get(gid, "") if score < max_score else ""
+        if score < max_score and not reason:
+            reason = "test cell did not pass (no error message recorded)"
+        result.exercises.append(ExerciseResult(exercise_name(gid), score, max_score, reason))
+    return result
+
+
+def autograde(course: Course, submissions: list[Submission], work: Path, *, timeout: float = 300,
+              feedback_dir: Path | None = None, progress: bool = True) -> list[StudentResult]:
+    """Grade ``submissions`` in the nbgrader course directory ``work`` (recreated)."""
+    unknown = [s for s in submissions if not s.chapter]
+    if unknown:
+        raise CourseError("cannot tell which chapter these notebooks belong to: "
+                          + ", ".join(str(s.path) for s in unknown) + " — pass --chapter")
+    chapters = sorted({s.chapter for s in submissions})
+    _prepare(course, work, chapters)
+    cells = {ch: graded_cells(nbformat.read(work / "source" / ch / f"{ch}.ipynb", as_version=4)) for ch in chapters}
+    results = []
+    bar = tqdm(submissions, desc="grading", unit="notebook", disable=not progress)
+    for sub in bar:
+        bar.set_postfix_str(f"{sub.student} / {sub.chapter}")
+        results.append(_grade_one(work, sub, cells[sub.chapter], timeout))
+    if feedback_dir is not None:
+        _feedback(work, chapters, results, feedback_dir)
+    return results
+
+
+def _feedback(work: Path, chapters: list[str], results: list[StudentResult], out: Path) -> None:
+    for chapter in chapters:
+        run_nbgrader(work, "generate_feedback", chapter, "--force")
+    for r in results:
+        html = work / "feedback" / r.student / r.chapter / f"{r.chapter}.html"
+        if html.exists():
+            target = out / r.student / f"{r.chapter}.html"
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(html, target)
+            r.feedback = target
+
+
+def write_csv(results: list[StudentResult], path: Path) -> None:
+    """grades.csv: one row per student, chapter and exercise."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(["student", "chapter", "exercise", "score", "max", "reason"])
+        for r in results:
+            for e in r.exercises:
+                writer.writerow([r.student, r.chapter, e.exercise, f"{e.score:g}", f"{e.max_score:g}",
+                                 " ".join(e.reason.split())])
+
+
+def format_table(result: StudentResult, width: int = 110) -> str:
+    """A per-exercise score table with the reason for each lost point (wrapped, never cut)."""
+    name_w = max([len(e.exercise) for e in result.exercises] + [8])
+    indent = " " * (name_w + 12)
+    lines = [f"{'exercise':<{name_w}}  {'score':<8}  reason", f"{'-' * name_w}  {'-' * 8}  {'-' * 40}"]
+    for e in result.exercises:
+        mark = "✔" if e.score >= e.max_score else "✘"
+        reason = textwrap.wrap(" ".join(e.reason.split()), max(40, width - len(indent))) or [""]
+        lines.append(f"{e.exercise:<{name_w}}  {e.score:>3g}/{e.max_score:<3g} {mark} {reason[0]}".rstrip())
+        lines += [indent + more for more in reason[1:]]
+    lines.append(f"{'total':<{name_w}}  {result.score:>3g}/{result.max_score:<3g}")
+    return "\n".join(lines)

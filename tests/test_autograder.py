@@ -1,0 +1,102 @@
+"""Fast unit tests of the `course` command's pieces (the slow end-to-end runs are in test_roundtrip)."""
+
+from __future__ import annotations
+
+import nbformat
+import pytest
+
+from autograder.build import release_text, student_work
+from autograder.cli import main
+from autograder.course import Course, CourseError
+from autograder.grading import (
+    ExerciseResult,
+    StudentResult,
+    _last_error,
+    discover,
+    format_table,
+    reasons_from_notebook,
+)
+from tests.test_roundtrip import COURSE, ROOT
+
+
+def test_resolve_chapter_accepts_short_names():
+    assert COURSE.resolve_chapter("2") == "ch02_convolution"
+    assert COURSE.resolve_chapter("ch03") == "ch03_pooling"
+    assert COURSE.resolve_chapter("pooling") == "ch03_pooling"
+    with pytest.raises(CourseError, match="unknown chapter 'ch99'; chapters: ch02_convolution, ch03_pooling"):
+        COURSE.resolve_chapter("ch99")
+
+
+def test_build_never_overwrites_a_students_work(tmp_path):
+    fresh = COURSE.chapter_notebook("ch02_convolution").read_text()
+    assert student_work(COURSE.chapter_notebook("ch02_convolution"), fresh) == []
+    assert student_work(tmp_path / "missing.ipynb", fresh) == []
+    nb = nbformat.reads(fresh, as_version=4)
+    cell = next(c for c in nb.cells if c.metadata.get("nbgrader", {}).get("solution"))
+    cell.source = cell.source.replace("raise NotImplementedError()", "return 42")
+    cell.outputs = [nbformat.v4.new_output("stream", text="hi")]
+    edited = tmp_path / "edited.ipynb"
+    nbformat.write(nb, edited)
+    assert student_work(edited, fresh) == ["1 edited exercise cell(s)", "executed outputs"]
+    edited.write_text("{ broken")
+    assert student_work(edited, fresh) == ["the file is not a valid notebook"]
+
+
+def test_release_text_strips_outputs(tmp_path):
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("1 + 1", execution_count=3,
+                                                                     outputs=[nbformat.v4.new_output(
+                                                                         "execute_result", {"text/plain": "2"},
+                                                                         execution_count=3)])])
+    path = tmp_path / "n.ipynb"
+    nbformat.write(nb, path)
+    again = nbformat.reads(release_text(path), as_version=4)
+    assert again.cells[0].outputs == [] and again.cells[0].execution_count is None
+
+
+def test_discover_explains_empty_and_unknown(tmp_path):
+    with pytest.raises(CourseError, match="no notebooks found"):
+        discover(tmp_path, COURSE)
+    with pytest.raises(CourseError, match="does not exist"):
+        discover(tmp_path / "missing", COURSE)
+    (tmp_path / "eve.ipynb").write_text("not json")
+    (sub,) = discover(tmp_path, COURSE)
+    assert sub.student == "eve" and sub.chapter == ""  # the grader then asks for --chapter
+
+
+def test_reasons_and_last_error():
+    cell = nbformat.v4.new_code_cell("check_x(x)", metadata={"nbgrader": {"grade": True, "grade_id": "test_x"}})
+    cell.outputs = [nbformat.v4.new_output("error", ename="CheckFailure", evalue="\x1b[31mshape (2,) expected (3,)",
+                                           traceback=[])]
+    nb = nbformat.v4.new_notebook(cells=[cell])
+    assert reasons_from_notebook(nb) == {"test_x": "CheckFailure: shape (2,) expected (3,)"}
+    log = ("[AutogradeApp | ERROR] Traceback...\n    raise DeadKernelError('Kernel died')\n"
+           "nbclient.exceptions.DeadKernelError: Kernel died\n"
+           "[AutogradeApp | ERROR] Please see the the above traceback for details")
+    assert _last_error(log) == "nbclient.exceptions.DeadKernelError: Kernel died"
+
+
+def test_format_table_wraps_reasons_and_totals():
+    result = StudentResult("you", "ch02", [ExerciseResult("conv2d", 0, 3, "x " * 100), ExerciseResult("pad", 1, 1)])
+    table = format_table(result)
+    assert "conv2d" in table and "✘" in table and "✔" in table and "total" in table and "1/4" in table
+    assert all(len(line) <= 130 for line in table.splitlines())
+
+
+def test_cli_errors_are_one_line_not_tracebacks(tmp_path, capsys):
+    assert main(["--root", str(ROOT), "check", str(tmp_path / "nope.ipynb")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("course check:") and "not found" in err and "Traceback" not in err
+    assert main(["--root", str(tmp_path), "build"]) == 2
+    assert "course build is for instructors" in capsys.readouterr().err.replace("`", "")
+
+
+def test_course_list(capsys):
+    assert main(["--root", str(ROOT), "list"]) == 0
+    out = capsys.readouterr().out
+    assert "ch02_convolution: 8 exercises, 17 points" in out and "conv2d_backward" in out
+
+
+def test_course_without_solutions_is_classroom_mode(tmp_path):
+    (tmp_path / "chapters" / "ch02_convolution").mkdir(parents=True)
+    assert not Course(tmp_path).has_solutions
+    assert Course(tmp_path).chapter_names() == ["ch02_convolution"]
