@@ -1,0 +1,467 @@
+# ---
+# jupyter:
+#   kernelspec:
+#     display_name: Python 3 (ipykernel)
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # Chapter 3 — Pooling
+#
+# A pooling layer (池化层) summarises each window of a feature map by one number — its maximum or
+# its mean. It has **no parameters**, shrinks the feature maps (a 2×2 window with stride 2 halves
+# both sides and removes three quarters of the computation of the next layer), widens the receptive
+# field of everything after it, and makes the output less sensitive to small shifts of the input.
+#
+# Two numbers worth remembering: AlexNet (Krizhevsky et al., 2012) used *overlapping* 3×3 windows
+# with stride 2 and reported 0.4 % / 0.3 % lower top-1 / top-5 error than non-overlapping 2×2;
+# SPP-net (He et al., 2014) pooled the last feature map into a pyramid of 1×1, 2×2 and 4×4 bins —
+# **21 bins per channel whatever the image size** — so one network could take images of any size.
+#
+# | # | you write | points |
+# |---|---|---|
+# | 1 | `max_pool2d` | 3 |
+# | 2 | `avg_pool2d` | 2 |
+# | 3 | `max_pool2d_backward` — gradients routed to the arg-max | 3 |
+# | 4 | `avg_pool2d_backward` | 2 |
+# | 5 | `global_avg_pool2d` | 1 |
+# | 6 | `adaptive_max_pool2d` — a fixed output size for any input | 2 |
+# | 7 | `spatial_pyramid_pool` — SPP-net's 21 bins | 2 |
+#
+# Semantics follow `torch.nn.functional` exactly (checked against it): `stride` defaults to
+# `kernel_size`; max pooling pads with −∞ (padding never wins), average pooling pads with zeros and
+# divides by the full window size (`count_include_pad=True`); padding may be at most half the kernel.
+# `torch`, `scipy` and the course's pooling reference are switched off while your functions are
+# checked.
+
+# %% nbgrader={"grade": false, "grade_id": "setup", "locked": true, "schema_version": 3, "solution": false, "task": false}
+# %matplotlib inline
+import matplotlib.pyplot as plt
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from course_lib.conv import conv_output_size  # Chapter 2's formula: (N − F + 2P) // S + 1
+from course_lib.data import load_digits, load_photo, shifted
+from course_lib.gradcheck import gradcheck
+from course_lib.testing import (
+    check_adaptive_max_pool2d,
+    check_avg_pool2d,
+    check_avg_pool2d_backward,
+    check_global_avg_pool2d,
+    check_max_pool2d,
+    check_max_pool2d_backward,
+    check_spatial_pyramid_pool,
+)
+from course_lib.viz import PoolingExplorer, show_images
+
+np.set_printoptions(precision=3, suppress=True)
+
+
+def pair(value):
+    """``3`` → ``(3, 3)``; ``(2, 1)`` → ``(2, 1)``."""
+    return (value, value) if isinstance(value, int) else tuple(value)
+
+
+def pool_geometry(x, kernel_size, stride, padding):
+    """Validated (KH, KW), (SH, SW), (PH, PW) and (H_out, W_out) of a pooling layer on x."""
+    kh, kw = pair(kernel_size)
+    sh, sw = pair(stride if stride is not None else kernel_size)
+    ph, pw = pair(padding)
+    if ph > kh // 2 or pw > kw // 2:
+        raise ValueError(f"padding {padding} should be at most half of kernel_size {kernel_size}")
+    h_out = conv_output_size(x.shape[2], kh, sh, ph)
+    w_out = conv_output_size(x.shape[3], kw, sw, pw)
+    return (kh, kw), (sh, sw), (ph, pw), (h_out, w_out)
+
+
+# %% [markdown]
+# ## 1. Max pooling
+#
+# Slide a KH×KW window with stride S over every channel separately and keep the largest value. The
+# output size is the convolution formula from Chapter 2 (`pool_geometry` above computes it for you).
+# Padding is filled with −∞ so that it is never the maximum.
+#
+# You may use loops over output positions, or `np.lib.stride_tricks.sliding_window_view` on the
+# padded input (`np.pad(..., constant_values=-np.inf)`) and one `.max(axis=(-2, -1))`.
+#
+# **Exercise 1.** `max_pool2d(x, kernel_size, stride=None, padding=0)`.
+
+# %% nbgrader={"grade": false, "grade_id": "max_pool2d", "locked": false, "schema_version": 3, "solution": true, "task": false}
+def max_pool2d(x, kernel_size, stride=None, padding=0):
+    """2-D max pooling, same semantics as ``torch.nn.functional.max_pool2d``.
+
+    Args:
+        x: input of shape (N, C, H, W).
+        kernel_size: int or (KH, KW).
+        stride: int or pair; defaults to kernel_size.
+        padding: int or pair, implicit −inf padding on both sides (at most half the kernel).
+
+    Returns:
+        Array of shape (N, C, H_out, W_out), H_out = (H + 2·PH − KH) // SH + 1.
+    """
+    ### BEGIN SOLUTION
+    (kh, kw), (sh, sw), (ph, pw), (h_out, w_out) = pool_geometry(x, kernel_size, stride, padding)
+    xp = np.pad(x, ((0, 0), (0, 0), (ph, ph), (pw, pw)), constant_values=-np.inf)
+    windows = np.lib.stride_tricks.sliding_window_view(xp, (kh, kw), axis=(2, 3))  # (N, C, ., ., KH, KW)
+    windows = windows[:, :, ::sh, ::sw][:, :, :h_out, :w_out]                      # (N, C, H_out, W_out, KH, KW)
+    return windows.max(axis=(-2, -1))
+    ### END SOLUTION
+
+
+# %% nbgrader={"grade": true, "grade_id": "test_max_pool2d", "locked": true, "points": 3, "schema_version": 3, "solution": false, "task": false}
+check_max_pool2d(max_pool2d)
+### BEGIN HIDDEN TESTS
+from course_lib.testing import hidden_check
+
+hidden_check("max_pool2d", max_pool2d, seed=301)
+### END HIDDEN TESTS
+
+# %% [markdown]
+# ## 2. Average pooling
+#
+# The same windows, but the mean. With padding, PyTorch's default counts the padded zeros in the
+# mean (`count_include_pad=True`): always divide by KH·KW.
+#
+# **Exercise 2.** `avg_pool2d(x, kernel_size, stride=None, padding=0)`.
+
+# %% nbgrader={"grade": false, "grade_id": "avg_pool2d", "locked": false, "schema_version": 3, "solution": true, "task": false}
+def avg_pool2d(x, kernel_size, stride=None, padding=0):
+    """2-D average pooling, same semantics as ``torch.nn.functional.avg_pool2d`` (zero padding
+    counted in the mean).
+
+    Args:
+        x: input of shape (N, C, H, W).
+        kernel_size: int or (KH, KW).
+        stride: int or pair; defaults to kernel_size.
+        padding: int or pair of zeros on both sides (at most half the kernel).
+
+    Returns:
+        Array of shape (N, C, H_out, W_out).
+    """
+    ### BEGIN SOLUTION
+    (kh, kw), (sh, sw), (ph, pw), (h_out, w_out) = pool_geometry(x, kernel_size, stride, padding)
+    xp = np.pad(x, ((0, 0), (0, 0), (ph, ph), (pw, pw)))
+    windows = np.lib.stride_tricks.sliding_window_view(xp, (kh, kw), axis=(2, 3))
+    windows = windows[:, :, ::sh, ::sw][:, :, :h_out, :w_out]                      # (N, C, H_out, W_out, KH, KW)
+    return windows.mean(axis=(-2, -1)).astype(x.dtype, copy=False)
+    ### END SOLUTION
+
+
+# %% nbgrader={"grade": true, "grade_id": "test_avg_pool2d", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
+check_avg_pool2d(avg_pool2d)
+### BEGIN HIDDEN TESTS
+from course_lib.testing import hidden_check
+
+hidden_check("avg_pool2d", avg_pool2d, seed=302)
+### END HIDDEN TESTS
+
+# %% [markdown]
+# Both on a real photo, 4×4 windows: max pooling keeps the bright details (the sharpest responses),
+# average pooling blurs. And AlexNet's overlapping pooling: 3×3 windows with stride 2 take its 55×55
+# conv1 maps to 27×27 — each pixel (except on the edges) belongs to more than one window.
+
+# %%
+photo = load_photo("china", size=128)[None, None]                     # (1, 1, 128, 128)
+show_images([photo[0, 0], max_pool2d(photo, 4)[0, 0], avg_pool2d(photo, 4)[0, 0]],
+            titles=["input 128×128", "max_pool2d(4) → 32×32", "avg_pool2d(4) → 32×32"], ncols=3)
+plt.show()
+print("AlexNet pool1: 55×55 →", conv_output_size(55, 3, 2), "×", conv_output_size(55, 3, 2),
+      "(overlapping 3×3, stride 2);  non-overlapping 2×2 would give", conv_output_size(55, 2, 2))
+
+# %% [markdown]
+# ## 3. Backward through max pooling: gradient routing
+#
+# A max is a switch: only the winning input of each window influenced the output, so the whole
+# upstream gradient of that output goes to the arg-max and the other inputs get 0. Where windows
+# overlap (stride < kernel) an input can win several windows: **add** the gradients up.
+# (Ties do not occur with real-valued data; PyTorch gives the gradient to the first maximum in
+# row-major order within the window — `np.argmax` does the same.)
+#
+# **Exercise 3.** `max_pool2d_backward(dout, x, kernel_size, stride=None, padding=0)` returns `dx`
+# with the shape of `x`. A loop over output positions is fine here.
+
+# %% nbgrader={"grade": false, "grade_id": "max_pool2d_backward", "locked": false, "schema_version": 3, "solution": true, "task": false}
+def max_pool2d_backward(dout, x, kernel_size, stride=None, padding=0):
+    """Gradient of ``max_pool2d`` with respect to x.
+
+    Args:
+        dout: upstream gradient of shape (N, C, H_out, W_out).
+        x, kernel_size, stride, padding: the arguments of the forward call.
+
+    Returns:
+        dx of shape (N, C, H, W).
+    """
+    ### BEGIN SOLUTION
+    (kh, kw), (sh, sw), (ph, pw), (h_out, w_out) = pool_geometry(x, kernel_size, stride, padding)
+    n, c, h, w = x.shape
+    xp = np.pad(x, ((0, 0), (0, 0), (ph, ph), (pw, pw)), constant_values=-np.inf)
+    dxp = np.zeros(xp.shape, dtype=np.result_type(x, dout))
+    nn, cc = np.meshgrid(np.arange(n), np.arange(c), indexing="ij")               # (N, C) index grids
+    for i in range(h_out):
+        for j in range(w_out):
+            window = xp[:, :, i * sh:i * sh + kh, j * sw:j * sw + kw].reshape(n, c, -1)
+            u, v = np.unravel_index(window.argmax(axis=-1), (kh, kw))               # (N, C) each
+            np.add.at(dxp, (nn, cc, i * sh + u, j * sw + v), dout[:, :, i, j])
+    return dxp[:, :, ph:ph + h, pw:pw + w]
+    ### END SOLUTION
+
+
+# %% nbgrader={"grade": true, "grade_id": "test_max_pool2d_backward", "locked": true, "points": 3, "schema_version": 3, "solution": false, "task": false}
+check_max_pool2d_backward(max_pool2d_backward)
+### BEGIN HIDDEN TESTS
+from course_lib.testing import hidden_check
+
+hidden_check("max_pool2d_backward", max_pool2d_backward, seed=303)
+### END HIDDEN TESTS
+
+# %% [markdown]
+# Here is the routing on a 5×5 input with AlexNet-style overlapping 3×3 / stride 2 windows and an
+# upstream gradient of ones: the number in each cell of `dx` counts how many windows that pixel won.
+
+# %%
+rng = np.random.default_rng(3)
+x_small = rng.permutation(25).reshape(1, 1, 5, 5).astype(float)
+dx_small = max_pool2d_backward(np.ones((1, 1, 2, 2)), x_small, 3, 2)
+fig, axes = plt.subplots(1, 2, figsize=(7, 3.2))
+for ax, data, title in zip(axes, [x_small[0, 0], dx_small[0, 0]], ["x (5×5)", "dx: windows won"]):
+    ax.imshow(data, cmap="viridis")
+    for (r, col), val in np.ndenumerate(data):
+        ax.text(col, r, f"{val:g}", ha="center", va="center", color="white")
+    ax.set_title(title)
+    ax.axis("off")
+plt.show()
+
+# %% [markdown]
+# ## 4. Backward through average pooling
+#
+# Each output is the mean of KH·KW inputs, so each input in the window receives
+# `dout / (KH·KW)` — again summed over all windows that contain it (padded positions are cut off
+# at the end).
+#
+# **Exercise 4.** `avg_pool2d_backward(dout, x, kernel_size, stride=None, padding=0)`.
+
+# %% nbgrader={"grade": false, "grade_id": "avg_pool2d_backward", "locked": false, "schema_version": 3, "solution": true, "task": false}
+def avg_pool2d_backward(dout, x, kernel_size, stride=None, padding=0):
+    """Gradient of ``avg_pool2d`` with respect to x.
+
+    Args:
+        dout: upstream gradient of shape (N, C, H_out, W_out).
+        x, kernel_size, stride, padding: the arguments of the forward call.
+
+    Returns:
+        dx of shape (N, C, H, W).
+    """
+    ### BEGIN SOLUTION
+    (kh, kw), (sh, sw), (ph, pw), (h_out, w_out) = pool_geometry(x, kernel_size, stride, padding)
+    _, _, h, w = x.shape
+    dxp = np.zeros((x.shape[0], x.shape[1], h + 2 * ph, w + 2 * pw), dtype=np.result_type(x, dout))
+    share = dout / (kh * kw)
+    for u in range(kh):
+        for v in range(kw):
+            dxp[:, :, u:u + sh * h_out:sh, v:v + sw * w_out:sw] += share
+    return dxp[:, :, ph:ph + h, pw:pw + w]
+    ### END SOLUTION
+
+
+# %% nbgrader={"grade": true, "grade_id": "test_avg_pool2d_backward", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
+check_avg_pool2d_backward(avg_pool2d_backward)
+### BEGIN HIDDEN TESTS
+from course_lib.testing import hidden_check
+
+hidden_check("avg_pool2d_backward", avg_pool2d_backward, seed=304)
+### END HIDDEN TESTS
+
+# %% [markdown]
+# Numerical gradient check of both backward passes (float64; a correct gradient gives a relative
+# error far below 1e-7):
+
+# %%
+rng = np.random.default_rng(4)
+x_gc = rng.standard_normal((2, 3, 7, 7))
+for name, fwd, bwd in [("max", max_pool2d, max_pool2d_backward), ("avg", avg_pool2d, avg_pool2d_backward)]:
+    dout_gc = rng.standard_normal(fwd(x_gc, 3, 2, 1).shape)
+    err = gradcheck(lambda x, fwd=fwd: fwd(x, 3, 2, 1), {"x": x_gc},
+                    {"x": bwd(dout_gc, x_gc, 3, 2, 1)}, dout_gc)
+    print(f"{name}_pool2d_backward: relative error {err['x']:.2e}")
+
+# %% [markdown]
+# ## 5. Global average pooling
+#
+# Network-in-Network (Lin et al., 2013) and GoogLeNet replaced the huge fully-connected layers at the
+# end of a CNN by one average per channel: with C channels at the end, C numbers go to the classifier,
+# whatever H and W. No parameters, less over-fitting (the lecture notes: the FC layers hold about 90 %
+# of AlexNet's and VGG's parameters).
+#
+# **Exercise 5.** `global_avg_pool2d(x)` returns shape (N, C, 1, 1), like
+# `F.adaptive_avg_pool2d(x, 1)`.
+
+# %% nbgrader={"grade": false, "grade_id": "global_avg_pool2d", "locked": false, "schema_version": 3, "solution": true, "task": false}
+def global_avg_pool2d(x):
+    """Mean over the spatial axes: (N, C, H, W) → (N, C, 1, 1)."""
+    ### BEGIN SOLUTION
+    return x.mean(axis=(2, 3), keepdims=True)
+    ### END SOLUTION
+
+
+# %% nbgrader={"grade": true, "grade_id": "test_global_avg_pool2d", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false}
+check_global_avg_pool2d(global_avg_pool2d)
+### BEGIN HIDDEN TESTS
+from course_lib.testing import hidden_check
+
+hidden_check("global_avg_pool2d", global_avg_pool2d, seed=305)
+### END HIDDEN TESTS
+
+# %% [markdown]
+# ## 6. Adaptive pooling: choose the output size, not the window
+#
+# To get an `out × out` grid from an H×W map whatever H is, let the windows adapt. PyTorch's rule for
+# bin i (rows; the same for columns):
+#
+# $$\text{start}_i = \left\lfloor \frac{i\,H}{out} \right\rfloor, \qquad
+#   \text{end}_i = \left\lceil \frac{(i+1)\,H}{out} \right\rceil$$
+#
+# so the bins cover the whole map, have nearly equal sizes, and overlap by a pixel when `out` does
+# not divide H. (In integers: `end = -((-(i + 1) * H) // out)`.)
+#
+# **Exercise 6.** `adaptive_max_pool2d(x, output_size)` with `output_size` an int or a pair.
+
+# %% nbgrader={"grade": false, "grade_id": "adaptive_max_pool2d", "locked": false, "schema_version": 3, "solution": true, "task": false}
+def adaptive_max_pool2d(x, output_size):
+    """Adaptive max pooling, same semantics as ``torch.nn.functional.adaptive_max_pool2d``.
+
+    Args:
+        x: input of shape (N, C, H, W).
+        output_size: int or (OH, OW).
+
+    Returns:
+        Array of shape (N, C, OH, OW).
+    """
+    ### BEGIN SOLUTION
+    n, c, h, w = x.shape
+    oh, ow = pair(output_size)
+    out = np.empty((n, c, oh, ow), dtype=x.dtype)
+    for i in range(oh):
+        r0, r1 = (i * h) // oh, -((-(i + 1) * h) // oh)
+        for j in range(ow):
+            c0, c1 = (j * w) // ow, -((-(j + 1) * w) // ow)
+            out[:, :, i, j] = x[:, :, r0:r1, c0:c1].max(axis=(2, 3))
+    return out
+    ### END SOLUTION
+
+
+# %% nbgrader={"grade": true, "grade_id": "test_adaptive_max_pool2d", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
+check_adaptive_max_pool2d(adaptive_max_pool2d)
+### BEGIN HIDDEN TESTS
+from course_lib.testing import hidden_check
+
+hidden_check("adaptive_max_pool2d", adaptive_max_pool2d, seed=306)
+### END HIDDEN TESTS
+
+# %% [markdown]
+# ## 7. Spatial pyramid pooling (SPP-net)
+#
+# R-CNN had to warp every region to 227×227 because the fully-connected layers need a fixed-length
+# input. SPP-net pools the last feature map at several grid sizes and concatenates: levels 1, 2 and
+# 4 give $1 + 4 + 16 = 21$ bins per channel, so the vector has length $21\,C$ **for any image size**.
+# The coarse level is global pooling; the finer ones keep where things are.
+#
+# **Exercise 7.** `spatial_pyramid_pool(x, levels=(1, 2, 4))`: for each level l, max-pool to l×l with
+# your `adaptive_max_pool2d`, flatten to (N, C·l·l), and concatenate the levels in order → shape
+# (N, C·Σ l²). (This equals `torch.cat([F.adaptive_max_pool2d(x, l).flatten(1) for l in levels], 1)`.)
+
+# %% nbgrader={"grade": false, "grade_id": "spatial_pyramid_pool", "locked": false, "schema_version": 3, "solution": true, "task": false}
+def spatial_pyramid_pool(x, levels=(1, 2, 4)):
+    """Spatial pyramid pooling: a fixed-length vector from a feature map of any size.
+
+    Args:
+        x: input of shape (N, C, H, W).
+        levels: grid sizes of the pyramid.
+
+    Returns:
+        Array of shape (N, C·Σ l²).
+    """
+    ### BEGIN SOLUTION
+    n = x.shape[0]
+    return np.concatenate([adaptive_max_pool2d(x, level).reshape(n, -1) for level in levels], axis=1)
+    ### END SOLUTION
+
+
+# %% nbgrader={"grade": true, "grade_id": "test_spatial_pyramid_pool", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
+check_spatial_pyramid_pool(spatial_pyramid_pool)
+### BEGIN HIDDEN TESTS
+from course_lib.testing import hidden_check
+
+hidden_check("spatial_pyramid_pool", spatial_pyramid_pool, seed=307)
+### END HIDDEN TESTS
+
+# %% [markdown]
+# The promise, kept: feature maps of very different sizes give vectors of the same length, 21·C —
+# and your function agrees with the PyTorch construction.
+
+# %%
+rng = np.random.default_rng(5)
+for h, w in [(13, 13), (10, 17), (6, 6), (40, 25)]:
+    fmap = rng.standard_normal((1, 256, h, w))
+    vec = spatial_pyramid_pool(fmap)
+    ref = torch.cat([F.adaptive_max_pool2d(torch.from_numpy(fmap), lv).flatten(1) for lv in (1, 2, 4)], 1)
+    print(f"feature map 256×{h}×{w:<3} → vector of length {vec.shape[1]} (= 21·256: {vec.shape[1] == 21 * 256}); "
+          f"matches torch: {np.allclose(vec, ref.numpy())}")
+
+# %% [markdown]
+# ## 8. How invariant is pooling to shifts?
+#
+# Shift a digit by one pixel: the raw pixels change a lot; after 2×2 max pooling fewer values
+# change; after a global max, almost nothing. Pooling gives *some* translation invariance (平移不变性)
+# — bounded by the window size, and not exact: a shift that moves a maximum across a window border
+# changes the output.
+
+# %%
+digits, labels = load_digits()
+img = np.kron(digits[:50], np.ones((1, 1, 4, 4)))                    # 50 digits upscaled to 32×32
+
+
+def changed(a, b):
+    return np.mean(~np.isclose(a, b))
+
+
+rows = []
+for shift in range(0, 5):
+    moved = shifted(img, shift, shift)
+    rows.append([changed(img, moved), changed(max_pool2d(img, 2), max_pool2d(moved, 2)),
+                 changed(max_pool2d(img, 4), max_pool2d(moved, 4)),
+                 changed(adaptive_max_pool2d(img, 1), adaptive_max_pool2d(moved, 1))])
+rows = np.array(rows)
+fig, ax = plt.subplots(figsize=(6, 3))
+for col, label in enumerate(["pixels", "max pool 2×2", "max pool 4×4", "global max"]):
+    ax.plot(range(5), rows[:, col], "o-", label=label)
+ax.set_xlabel("shift (pixels, down and right)")
+ax.set_ylabel("fraction of values changed")
+ax.legend()
+ax.set_title("Pooling makes features less sensitive to small shifts")
+plt.show()
+
+# %% [markdown]
+# ## 9. Pooling explorer
+#
+# Choose an image, max or average, the window, stride and padding; the grid shows the windows on the
+# input, and the "shift" slider moves the input to test the invariance you just measured. Pass your
+# own functions with `PoolingExplorer(pool_fn={"max": max_pool2d, "avg": avg_pool2d})`.
+
+# %%
+explorer = PoolingExplorer(pool_fn={"max": max_pool2d, "avg": avg_pool2d})
+explorer
+
+# %% [markdown]
+# ## Summary
+#
+# * Pooling has no parameters; it downsamples, widens the receptive field and adds some shift
+#   invariance.
+# * Max pooling routes the gradient to the arg-max; average pooling spreads it evenly. Overlapping
+#   windows add their gradients.
+# * Global average pooling replaces the FC layers (NiN, GoogLeNet); adaptive pooling fixes the output
+#   size; SPP-net's 1+4+16 = 21 bins per channel give fixed-length features for any input size.
+#
+# Glossary (English–中文): `from course_lib.glossary import show_glossary; show_glossary("ch03")`.
+# Check your notebook with `course check chapters/ch03_pooling/ch03_pooling.ipynb`.

@@ -1,0 +1,167 @@
+"""The release round trip, per chapter: build → student notebook → `course grade` with a correct, a
+blank and a wrong submission, plus `course check` in both modes.
+
+The correct submission's autograde is also the proof that the solution notebook executes top to
+bottom (no error output in any cell): one execution serves both, as DESIGN.md asks.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from autograder.build import leaked_lines
+from autograder.course import Course
+
+ROOT = Path(__file__).resolve().parents[1]
+COURSE = Course(ROOT)
+CHAPTERS = COURSE.chapter_names()
+
+#: A plausible mistake per chapter: (grade_id of the solution cell, text, replacement).
+MISTAKES = {
+    "ch02_convolution": ("conv_output_size", "span = in_size + 2 * padding - kernel_size",
+                         "span = in_size + padding - kernel_size"),  # off-by-one padding
+    "ch03_pooling": ("max_pool2d", "constant_values=-np.inf)", "constant_values=0)"),  # pads max-pool with 0
+}
+
+pytestmark = pytest.mark.slow
+
+
+def _course(*args: str, cwd: Path = ROOT, env: dict | None = None, timeout: float = 900) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "autograder.cli", *args], cwd=cwd, text=True,
+                          capture_output=True, timeout=timeout, env=env)
+
+
+@pytest.fixture(scope="module")
+def build_env(tmp_path_factory) -> dict:
+    """A private nbgrader build directory per test worker: parallel workers never share a gradebook."""
+    env = dict(os.environ)
+    env["COURSE_BUILD_DIR"] = str(tmp_path_factory.mktemp("build") / "course")
+    return env
+
+
+def _solution_sources(chapter: str) -> dict[str, str]:
+    """grade_id → source of every solution cell, read from the single source of truth."""
+    import jupytext
+
+    nb = jupytext.read(COURSE.solutions / f"{chapter}.py")
+    return {c.metadata["nbgrader"]["grade_id"]: c.source for c in nb.cells
+            if c.metadata.get("nbgrader", {}).get("solution")}
+
+
+def _submission(chapter: str, replace: dict[str, str]) -> nbformat.NotebookNode:
+    nb = nbformat.read(COURSE.chapter_notebook(chapter), as_version=4)
+    for cell in nb.cells:
+        gid = cell.metadata.get("nbgrader", {}).get("grade_id")
+        if gid in replace:
+            cell.source = replace[gid]
+    return nb
+
+
+def _make_submissions(chapter: str, folder: Path) -> None:
+    solved = _solution_sources(chapter)
+    gid, old, new = MISTAKES[chapter]
+    assert old in solved[gid], f"the mistake for {chapter} no longer applies to its solution"
+    wrong = dict(solved, **{gid: solved[gid].replace(old, new, 1)})
+    folder.mkdir(parents=True)
+    nbformat.write(_submission(chapter, solved), folder / "correct.ipynb")
+    nbformat.write(_submission(chapter, {}), folder / "blank.ipynb")
+    nbformat.write(_submission(chapter, wrong), folder / "wrong.ipynb")
+
+
+@pytest.mark.parametrize("chapter", CHAPTERS)
+def test_grade_correct_blank_wrong(chapter, tmp_path, build_env):
+    subs = tmp_path / "submissions"
+    _make_submissions(chapter, subs)
+    (subs / "broken.ipynb").write_text("{ this is not json")
+    out = tmp_path / "graded"
+    proc = _course("grade", str(subs), "--out", str(out), "--chapter", chapter, env=build_env)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+
+    rows = list(csv.DictReader((out / "grades.csv").open()))
+    assert list(rows[0]) == ["student", "chapter", "exercise", "score", "max", "reason"]
+    by_student: dict[str, list[dict]] = {}
+    for row in rows:
+        by_student.setdefault(row["student"], []).append(row)
+    total = {s: sum(float(r["score"]) for r in rs) for s, rs in by_student.items()}
+    maximum = {s: sum(float(r["max"]) for r in rs) for s, rs in by_student.items()}
+    assert len(by_student["correct"]) >= 5, "each chapter has at least 5 graded exercises"
+
+    # correct: full marks, and the whole notebook ran without a single error output
+    assert total["correct"] == maximum["correct"] > 0, by_student["correct"]
+    graded = nbformat.read(out / "nbgrader" / "autograded" / "correct" / chapter / f"{chapter}.ipynb", 4)
+    errors = [c.source[:80] for c in graded.cells if c.cell_type == "code"
+              and any(o.get("output_type") == "error" for o in c.get("outputs", []))]
+    assert not errors, f"cells of the solution notebook raised: {errors}"
+
+    # blank: zero, every reason says what to do, no crash
+    assert total["blank"] == 0
+    assert all("not implemented yet" in r["reason"] for r in by_student["blank"]), by_student["blank"]
+
+    # wrong: partial marks, with a readable reason for what was lost
+    assert 0 < total["wrong"] < maximum["wrong"]
+    lost = [r for r in by_student["wrong"] if float(r["score"]) < float(r["max"])]
+    assert lost and all(r["reason"] and "Traceback" not in r["reason"] for r in lost)
+    assert any("expected" in r["reason"] for r in lost), lost
+
+    # not a notebook: zero with a reason, and the batch went on
+    assert total["broken"] == 0 and "not a valid notebook" in by_student["broken"][0]["reason"]
+
+    for student in ("correct", "blank", "wrong"):
+        assert (out / "feedback" / student / f"{chapter}.html").exists()
+    assert "full marks" in proc.stdout and "not a valid notebook" in proc.stdout
+
+
+def test_nbgrader_layout_and_check_command(tmp_path, build_env):
+    """`course grade` on nbgrader's submitted/<student>/<chapter>/ layout, and `course check` in the
+    self-study (hidden tests) and classroom (visible only) modes."""
+    chapter = CHAPTERS[0]
+    plain = tmp_path / "plain"
+    _make_submissions(chapter, plain)
+    nested = tmp_path / "submitted" / "ada" / chapter
+    nested.mkdir(parents=True)
+    shutil.copy(plain / "wrong.ipynb", nested / "my_notebook.ipynb")
+    out = tmp_path / "graded"
+    proc = _course("grade", str(tmp_path / "submitted"), "--out", str(out), "--no-feedback", env=build_env)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    rows = list(csv.DictReader((out / "grades.csv").open()))
+    assert {r["student"] for r in rows} == {"ada"} and {r["chapter"] for r in rows} == {chapter}
+
+    proc = _course("check", str(plain / "wrong.ipynb"), env=build_env)
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    assert "Graded with the hidden tests" in proc.stdout
+    gid = MISTAKES[chapter][0]
+    line = next(ln for ln in proc.stdout.splitlines() if ln.startswith(gid + " "))
+    assert "✘" in line and "expected" in proc.stdout
+
+    proc = _course("check", "--visible-only", str(plain / "correct.ipynb"), env=build_env)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "Visible tests only" in proc.stdout and "✘" not in proc.stdout
+
+
+def test_chapters_are_up_to_date_and_deterministic(build_env):
+    proc = _course("build", "--check", env=build_env)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+@pytest.mark.parametrize("chapter", CHAPTERS)
+def test_no_solution_or_hidden_test_in_chapters(chapter):
+    nb = nbformat.read(COURSE.chapter_notebook(chapter), as_version=4)
+    text = "\n".join(c.source for c in nb.cells)
+    for marker in ("BEGIN SOLUTION", "END SOLUTION", "BEGIN HIDDEN TESTS", "hidden_check("):
+        assert marker not in text, f"{marker!r} leaked into chapters/{chapter}"
+    assert leaked_lines(COURSE.solutions / f"{chapter}.py", text) == []
+    assert all(not c.get("outputs") for c in nb.cells if c.cell_type == "code"), "outputs are committed"
+    assert json.loads(COURSE.chapter_notebook(chapter).read_text())["metadata"]["course"]["chapter"] == chapter
+
+
+def test_every_solution_has_a_chapter():
+    assert CHAPTERS == sorted(p.name for p in COURSE.chapters.iterdir() if p.is_dir())
