@@ -94,6 +94,9 @@ def write_config(course_dir: Path, cell_timeout: int = 120) -> None:
         f"c.CourseDirectory.course_id = {COURSE_ID!r}\n"
         "c.ClearSolutions.code_stub = {'python': '# YOUR CODE HERE\\nraise NotImplementedError()'}\n"
         f"c.Execute.timeout = {int(cell_timeout)}\n"
+        "# feedback shows the reason for each lost point, never the hidden tests' source\n"
+        "c.GenerateFeedback.preprocessors = ['nbgrader.preprocessors.GetGrades',\n"
+        "    'autograder.feedback.HideHiddenTests', 'nbconvert.preprocessors.CSSHTMLHeaderPreprocessor']\n"
     )
 
 

@@ -100,3 +100,17 @@ def test_course_without_solutions_is_classroom_mode(tmp_path):
     (tmp_path / "chapters" / "ch02_convolution").mkdir(parents=True)
     assert not Course(tmp_path).has_solutions
     assert Course(tmp_path).chapter_names() == ["ch02_convolution"]
+
+
+def test_feedback_preprocessor_hides_hidden_tests():
+    from autograder.feedback import HideHiddenTests, strip_hidden
+
+    src = 'check_x(x)\n### BEGIN HIDDEN TESTS\nhidden_check("x", x, seed=1)\n### END HIDDEN TESTS\n'
+    assert strip_hidden(src) == "check_x(x)\n# (hidden tests ran here)"
+    cell = nbformat.v4.new_code_cell(src, metadata={"nbgrader": {"grade": True, "grade_id": "test_x"}})
+    cell.outputs = [nbformat.v4.new_output("error", ename="CheckFailure", evalue="x is wrong",
+                                           traceback=['----> 3 hidden_check("x", x, seed=1)'])]
+    cell, _ = HideHiddenTests().preprocess_cell(cell, {}, 0)
+    assert "hidden_check" not in cell.source + "".join(cell.outputs[0].traceback)
+    assert cell.outputs[0].traceback == ["CheckFailure: x is wrong"]
+    assert HideHiddenTests().enabled

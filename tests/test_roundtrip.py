@@ -8,6 +8,7 @@ bottom (no error output in any cell): one execution serves both, as DESIGN.md as
 from __future__ import annotations
 
 import csv
+import html as html_module
 import json
 import os
 import shutil
@@ -116,7 +117,11 @@ def test_grade_correct_blank_wrong(chapter, tmp_path, build_env):
     assert total["broken"] == 0 and "not a valid notebook" in by_student["broken"][0]["reason"]
 
     for student in ("correct", "blank", "wrong"):
-        assert (out / "feedback" / student / f"{chapter}.html").exists()
+        html = (out / "feedback" / student / f"{chapter}.html").read_text()
+        assert "hidden_check" not in html and "BEGIN HIDDEN TESTS" not in html, "feedback shows hidden tests"
+    wrong_html = (out / "feedback" / "wrong" / f"{chapter}.html").read_text()
+    reason_start = lost[0]["reason"].split(":", 1)[1].strip()[:40]
+    assert reason_start in html_module.unescape(wrong_html), "the feedback lost the reason"
     assert "full marks" in proc.stdout and "not a valid notebook" in proc.stdout
 
 
