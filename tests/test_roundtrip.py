@@ -26,12 +26,9 @@ ROOT = Path(__file__).resolve().parents[1]
 COURSE = Course(ROOT)
 CHAPTERS = COURSE.chapter_names()
 
-#: A plausible mistake per chapter: (grade_id of the solution cell, text, replacement).
-MISTAKES = {
-    "ch02_convolution": ("conv_output_size", "span = in_size + 2 * padding - kernel_size",
-                         "span = in_size + padding - kernel_size"),  # off-by-one padding
-    "ch03_pooling": ("max_pool2d", "constant_values=-np.inf)", "constant_values=0)"),  # pads max-pool with 0
-}
+#: A plausible mistake per chapter, in tests/mistakes/<chapter>.json:
+#: {"cell": grade_id of a solution cell, "replace": text in its solution, "with": the mistake, "why": ...}
+MISTAKES = {p.stem: json.loads(p.read_text()) for p in (ROOT / "tests" / "mistakes").glob("ch*.json")}
 
 pytestmark = pytest.mark.slow
 
@@ -69,7 +66,7 @@ def _submission(chapter: str, replace: dict[str, str]) -> nbformat.NotebookNode:
 
 def _make_submissions(chapter: str, folder: Path) -> None:
     solved = _solution_sources(chapter)
-    gid, old, new = MISTAKES[chapter]
+    gid, old, new = (MISTAKES[chapter][k] for k in ("cell", "replace", "with"))
     assert old in solved[gid], f"the mistake for {chapter} no longer applies to its solution"
     wrong = dict(solved, **{gid: solved[gid].replace(old, new, 1)})
     folder.mkdir(parents=True)
@@ -143,7 +140,7 @@ def test_nbgrader_layout_and_check_command(tmp_path, build_env):
     proc = _course("check", str(plain / "wrong.ipynb"), env=build_env)
     assert proc.returncode == 1, proc.stdout + proc.stderr
     assert "Graded with the hidden tests" in proc.stdout
-    gid = MISTAKES[chapter][0]
+    gid = MISTAKES[chapter]["cell"]
     line = next(ln for ln in proc.stdout.splitlines() if ln.startswith(gid + " "))
     assert "✘" in line and "expected" in proc.stdout
 
@@ -168,5 +165,6 @@ def test_no_solution_or_hidden_test_in_chapters(chapter):
     assert json.loads(COURSE.chapter_notebook(chapter).read_text())["metadata"]["course"]["chapter"] == chapter
 
 
-def test_every_solution_has_a_chapter():
+def test_every_solution_has_a_chapter_and_a_mistake():
     assert CHAPTERS == sorted(p.name for p in COURSE.chapters.iterdir() if p.is_dir())
+    assert sorted(MISTAKES) == CHAPTERS, "add tests/mistakes/<chapter>.json for every chapter"

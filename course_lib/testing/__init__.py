@@ -13,14 +13,29 @@ Example:
 
 from __future__ import annotations
 
+import importlib
+import pkgutil
 from collections.abc import Callable
 
-from . import conv as _conv
-from . import pool as _pool
 from .core import Case, CheckFailure, Exercise, ForbiddenError, compare, forbidden, run_exercise
 
+
+def _collect() -> dict[str, Exercise]:
+    """Every ``EXERCISES`` dict of the topic modules in this package (conv, pool, ...)."""
+    found: dict[str, Exercise] = {}
+    for info in sorted(pkgutil.iter_modules(__path__), key=lambda m: m.name):
+        if info.name.startswith("_") or info.name == "core":
+            continue
+        module = importlib.import_module(f"{__name__}.{info.name}")
+        for name, ex in getattr(module, "EXERCISES", {}).items():
+            if name in found:
+                raise RuntimeError(f"exercise {name!r} is defined twice (course_lib.testing.{info.name})")
+            found[name] = ex
+    return found
+
+
 #: Every graded exercise of the course, by the name of the function the student writes.
-EXERCISES: dict[str, Exercise] = {**_conv.EXERCISES, **_pool.EXERCISES}
+EXERCISES: dict[str, Exercise] = _collect()
 
 
 def _exercise(name: str) -> Exercise:

@@ -24,6 +24,8 @@ from typing import Any
 import numpy as np
 
 __all__ = [
+    "DEFAULT_FORBIDDEN",
+    "REFERENCE_MODULES",
     "Case",
     "CheckFailure",
     "Exercise",
@@ -34,9 +36,14 @@ __all__ = [
     "run_exercise",
 ]
 
-#: Modules switched off while a student's from-scratch function runs.
-DEFAULT_FORBIDDEN = ("torch", "scipy", "skimage", "cv2", "course_lib.conv", "course_lib.pool",
-                     "course_lib._utils")
+#: The course's reference modules (what a chapter asks students to write themselves).
+REFERENCE_MODULES = tuple(f"course_lib.{m}" for m in (
+    "_utils", "conv", "pool", "activations", "norm", "losses", "optim", "models", "detection", "rnn", "gan",
+    "style", "compress", "attention", "autoencoders"))
+
+#: Modules switched off while a student's from-scratch function runs (a chapter may allow some back,
+#: e.g. Chapter 3 lets students use Chapter 2's ``course_lib.conv``).
+DEFAULT_FORBIDDEN = ("torch", "scipy", "sklearn", "skimage", "cv2", *REFERENCE_MODULES)
 
 
 class CheckFailure(AssertionError):
