@@ -89,15 +89,21 @@ def _conv_visible():
     ]
 
 
+def _random_geometry(rng, max_kernel):
+    """(N, C, F, H, W, KH, KW, stride, padding) of a random convolution whose kernel fits."""
+    kh, kw = int(rng.integers(1, max_kernel + 1)), int(rng.integers(1, max_kernel + 1))
+    stride, padding = maybe_pair(rng, 1, 3), maybe_pair(rng, 0, 2)
+    ph, pw = _pair(padding)
+    n, c, f = (int(v) for v in rng.integers(1, 4, size=3))
+    return n, c, f, fitting_size(rng, kh, ph), fitting_size(rng, kw, pw), kh, kw, stride, padding
+
+
 def _conv_hidden(rng):
     cases = []
     for _ in range(20):
-        kh, kw = int(rng.integers(1, 5)), int(rng.integers(1, 5))
-        stride, padding = maybe_pair(rng, 1, 3), maybe_pair(rng, 0, 2)
-        ph, pw = _pair(padding)
-        n, c, f = (int(v) for v in rng.integers(1, 4, size=3))
+        n, c, f, height, width, kh, kw, stride, padding = _random_geometry(rng, 4)
         dtype = np.float32 if rng.random() < 0.2 else np.float64
-        x = randn(rng, n, c, fitting_size(rng, kh, ph), fitting_size(rng, kw, pw), dtype=dtype)
+        x = randn(rng, n, c, height, width, dtype=dtype)
         w = randn(rng, f, c, kh, kw, dtype=dtype)
         b = randn(rng, f, dtype=dtype) if rng.random() < 0.7 else None
         cases.append(Case((x, w, b), {"stride": stride, "padding": padding}))
@@ -151,12 +157,7 @@ def _backward_visible():
 def _backward_hidden(rng):
     cases = []
     for _ in range(12):
-        kh, kw = int(rng.integers(1, 4)), int(rng.integers(1, 4))
-        stride, padding = maybe_pair(rng, 1, 3), maybe_pair(rng, 0, 2)
-        ph, pw = _pair(padding)
-        cases.append(_backward_case(rng, *(int(v) for v in rng.integers(1, 4, size=3)),
-                                    fitting_size(rng, kh, ph), fitting_size(rng, kw, pw), kh, kw, stride,
-                                    padding, bias=bool(rng.random() < 0.7)))
+        cases.append(_backward_case(rng, *_random_geometry(rng, 3), bias=bool(rng.random() < 0.7)))
     return cases
 
 
