@@ -93,11 +93,22 @@ def reasons_from_notebook(notebook: nbformat.NotebookNode) -> dict[str, str]:
 _ERROR_LINE = re.compile(r"^\s*([A-Za-z_][\w.]*(Error|Exception|Exit|Interrupt))\b:?.*$")
 
 
+#: Errors of the grading machinery, in words a student understands.
+_EXPLAINED = {
+    "DeadKernelError": "the kernel died while running the notebook (os._exit, a crash or running out of memory)",
+    "CellTimeoutError": "a cell ran longer than the per-cell time limit",
+}
+
+
 def _last_error(log: str) -> str:
     """The most specific error line of an nbgrader log (not its generic closing remark)."""
     lines = [ln.strip() for ln in _ANSI.sub("", log).splitlines() if ln.strip()]
     errors = [ln for ln in lines if _ERROR_LINE.match(ln)]
-    return (errors or lines or ["no output"])[-1][:300]
+    last = (errors or lines or ["no output"])[-1][:300]
+    for name, words in _EXPLAINED.items():
+        if name in last:
+            return f"{words} [{last}]"
+    return last
 
 
 def _student_id(name: str) -> str:

@@ -72,7 +72,8 @@ def test_reasons_and_last_error():
     log = ("[AutogradeApp | ERROR] Traceback...\n    raise DeadKernelError('Kernel died')\n"
            "nbclient.exceptions.DeadKernelError: Kernel died\n"
            "[AutogradeApp | ERROR] Please see the the above traceback for details")
-    assert _last_error(log) == "nbclient.exceptions.DeadKernelError: Kernel died"
+    assert _last_error(log).startswith("the kernel died while running the notebook")
+    assert _last_error(log).endswith("[nbclient.exceptions.DeadKernelError: Kernel died]")
 
 
 def test_format_table_wraps_reasons_and_totals():

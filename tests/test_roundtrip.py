@@ -168,3 +168,34 @@ def test_no_solution_or_hidden_test_in_chapters(chapter):
 def test_every_solution_has_a_chapter_and_a_mistake():
     assert CHAPTERS == sorted(p.name for p in COURSE.chapters.iterdir() if p.is_dir())
     assert sorted(MISTAKES) == CHAPTERS, "add tests/mistakes/<chapter>.json for every chapter"
+
+
+def test_hanging_and_crashing_notebooks_do_not_stop_the_batch(tmp_path, build_env):
+    """A loop that ignores Ctrl-C hits the time limit and leaves no kernel behind; os._exit() is reported;
+    the other students are still graded."""
+    chapter = "ch03_pooling"  # short, no training: the time goes into the hostile cells
+    subs = tmp_path / "subs"
+    gid = MISTAKES[chapter]["cell"]
+    hostile = {
+        "looper": "import signal\nsignal.signal(signal.SIGINT, signal.SIG_IGN)\nwhile True:\n    pass\n",
+        "crasher": "import os\nos._exit(1)\n",
+    }
+    subs.mkdir()
+    for student, code in hostile.items():
+        nbformat.write(_submission(chapter, {gid: code}), subs / f"{student}.ipynb")
+    nbformat.write(_submission(chapter, {}), subs / "blank.ipynb")
+    before = _kernel_pids()
+    proc = _course("grade", str(subs), "--out", str(tmp_path / "out"), "--timeout", "25", "--no-feedback",
+                   env=build_env)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    rows = {r["student"]: r for r in csv.DictReader((tmp_path / "out" / "grades.csv").open())}
+    assert set(rows) == {"looper", "crasher", "blank"}
+    assert "time limit" in rows["looper"]["reason"]
+    assert "blank" in proc.stdout and rows["blank"]["reason"].startswith("CheckFailure")
+    assert "kernel died" in rows["crasher"]["reason"] and float(rows["crasher"]["score"]) == 0
+    assert _kernel_pids() <= before, "grading left a kernel running"
+
+
+def _kernel_pids() -> set[int]:
+    out = subprocess.run(["ps", "-eo", "pid,args"], capture_output=True, text=True).stdout
+    return {int(line.split()[0]) for line in out.splitlines()[1:] if "ipykernel_launcher" in line}
