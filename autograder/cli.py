@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 from .course import Course, CourseError, find_root
@@ -65,6 +66,7 @@ def _cmd_grade(course: Course, args: argparse.Namespace) -> int:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     print(f"Grading {len(subs)} notebook(s) from {args.submissions} into {out}/")
+    start = time.perf_counter()
     results = autograde(course, subs, out / "nbgrader", timeout=args.timeout,
                         feedback_dir=None if args.no_feedback else out / "feedback")
     write_csv(results, out / "grades.csv")
@@ -74,7 +76,11 @@ def _cmd_grade(course: Course, args: argparse.Namespace) -> int:
         lost = [e.exercise for e in r.exercises if e.score < e.max_score]
         note = r.problem or (f"lost points in {', '.join(lost)}" if lost else "full marks")
         print(f"{r.student:<{width}}  {r.chapter}  {r.score:>5g}/{r.max_score:<4g} {note}")
-    print(f"\nWrote {out / 'grades.csv'}" + ("" if args.no_feedback else f" and feedback in {out / 'feedback'}/"))
+    full = sum(r.score >= r.max_score for r in results)
+    failed = sum(bool(r.problem) for r in results)
+    print(f"\n{len(results)} graded in {time.perf_counter() - start:.0f} s: {full} full marks, "
+          f"{len(results) - full - failed} lost points, {failed} could not be run (reason above).")
+    print(f"Wrote {out / 'grades.csv'}" + ("" if args.no_feedback else f" and feedback in {out / 'feedback'}/"))
     return 0
 
 
