@@ -48,18 +48,30 @@ def _exercise(name: str) -> Exercise:
 # check() and hidden_check() return None on purpose: nbgrader reads a number left as the result of a
 # test cell as *partial credit*, so a count of passed cases would become the score.
 
+def _run(ex: Exercise, fn: Callable, **kwargs) -> None:
+    __tracebackhide__ = True
+    try:
+        run_exercise(ex, fn, **kwargs)
+    except CheckFailure as failure:
+        # The engine's frames say nothing to a student: show the message (and, chained, their own error).
+        raise failure.with_traceback(None)  # noqa: B904 - the cause, if any, is already attached
+
+
 def check(name: str, fn: Callable) -> None:
     """Run the visible checks of exercise ``name`` on ``fn``; print a line when all pass."""
-    run_exercise(_exercise(name), fn)
+    __tracebackhide__ = True
+    _run(_exercise(name), fn)
 
 
 def hidden_check(name: str, fn: Callable, seed: int = 0) -> None:
     """Run the randomised hidden checks of exercise ``name`` on ``fn`` (used by the grader)."""
-    run_exercise(_exercise(name), fn, hidden=True, seed=seed)
+    __tracebackhide__ = True
+    _run(_exercise(name), fn, hidden=True, seed=seed)
 
 
 def _make_check(name: str) -> Callable:
     def check_fn(fn: Callable) -> None:
+        __tracebackhide__ = True
         check(name, fn)
 
     check_fn.__name__ = check_fn.__qualname__ = f"check_{name}"

@@ -140,6 +140,7 @@ def compare(got: Any, expected: Any, what: str = "output", rtol: float = 1e-6, a
     Handles numpy arrays (type, shape, dtype, NaN, values with the first wrong index), tuples
     (compared part by part), ``None`` and scalars.
     """
+    __tracebackhide__ = True  # IPython shows the student the message, not our frames
     if expected is None:
         if got is not None:
             raise CheckFailure(f"{what} should be None, but got {_describe_value(got)}.")
@@ -174,6 +175,7 @@ def compare(got: Any, expected: Any, what: str = "output", rtol: float = 1e-6, a
 
 def _compare_arrays(got: Any, expected: np.ndarray, what: str, rtol: float, atol: float,
                     hint: str) -> None:
+    __tracebackhide__ = True
     if type(got).__module__.startswith("torch"):
         raise CheckFailure(f"{what} is a torch {type(got).__name__}; return a numpy array.")
     if not isinstance(got, np.ndarray):
@@ -330,6 +332,7 @@ def _copy_args(case: Case) -> tuple[tuple, dict]:
 
 
 def _call_student(ex: Exercise, fn: Callable, case: Case, call: str) -> Any:
+    __tracebackhide__ = True
     args, kwargs = _copy_args(case)
     try:
         with forbidden(fn, ex.forbid, ex.name):
@@ -348,6 +351,7 @@ def _call_student(ex: Exercise, fn: Callable, case: Case, call: str) -> Any:
 
 
 def _check_inputs_unchanged(ex: Exercise, case: Case, args: tuple, kwargs: dict, call: str) -> None:
+    __tracebackhide__ = True
     for label, before, after in ([(f"argument {i + 1}", b, a) for i, (b, a) in enumerate(zip(
             case.args, args, strict=True))] + [(k, case.kwargs[k], kwargs[k]) for k in case.kwargs]):
         if isinstance(before, np.ndarray) and isinstance(after, np.ndarray) and not np.array_equal(
@@ -357,6 +361,7 @@ def _check_inputs_unchanged(ex: Exercise, case: Case, args: tuple, kwargs: dict,
 
 
 def _run_case(ex: Exercise, fn: Callable, case: Case, names: Sequence[str]) -> None:
+    __tracebackhide__ = True
     call = describe_call(ex.name, case.args, case.kwargs, names)
     about = f" ({case.note})" if case.note else ""
     if case.raises is not None:
@@ -380,6 +385,7 @@ def _run_case(ex: Exercise, fn: Callable, case: Case, names: Sequence[str]) -> N
 
 
 def _compare_in_call(got: Any, expected: Any, what: str, ex: Exercise) -> None:
+    __tracebackhide__ = True
     compare(got, expected, what=what, rtol=ex.rtol, atol=ex.atol, hint=ex.hint)
 
 
@@ -390,6 +396,7 @@ def run_exercise(ex: Exercise, fn: Callable, *, hidden: bool = False, seed: int 
     Raises:
         CheckFailure: at the first failing case, with an explanation.
     """
+    __tracebackhide__ = True  # IPython shows the student the message, not our frames
     if not callable(fn):
         raise CheckFailure(f"Pass your function itself, e.g. check_{ex.name}({ex.name}); "
                            f"got {_describe_value(fn)}.")
