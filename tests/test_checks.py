@@ -176,6 +176,13 @@ def test_closures_and_defaults_are_switched_off_too():
     with pytest.raises(ForbiddenError):
         check("conv2d", make())
 
+    def keyword_only_default(x, weight, bias=None, stride=1, padding=0, *, _ref=conv.conv2d):
+        return _ref(x, weight, bias, stride, padding)
+
+    with pytest.raises(ForbiddenError):
+        check("conv2d", keyword_only_default)
+    assert keyword_only_default.__kwdefaults__["_ref"] is conv.conv2d  # restored
+
 
 def test_unknown_exercise():
     with pytest.raises(ValueError, match="unknown exercise 'conv3d'"):

@@ -279,7 +279,7 @@ def forbidden(fn: Callable, prefixes: Sequence[str], exercise: str) -> Iterator[
     saved_globals: dict[str, Any] = {}
     saved_attrs: list[tuple[Any, str, Any]] = []
     saved_cells: list[tuple[Any, Any]] = []
-    saved_defaults = None
+    saved_defaults = saved_kwdefaults = None
     namespaces = [getattr(fn, "__globals__", None)]
     namespaces = [ns for ns in namespaces if isinstance(ns, dict)]
     try:
@@ -312,10 +312,17 @@ def forbidden(fn: Callable, prefixes: Sequence[str], exercise: str) -> Iterator[
             saved_defaults = defaults
             fn.__defaults__ = tuple(_Blocked(lb, exercise) if (lb := _is_forbidden(d, prefixes)) else d
                                     for d in defaults)
+        kwdefaults = getattr(fn, "__kwdefaults__", None)
+        if kwdefaults:
+            saved_kwdefaults = dict(kwdefaults)
+            fn.__kwdefaults__ = {k: _Blocked(lb, exercise) if (lb := _is_forbidden(v, prefixes)) else v
+                                 for k, v in kwdefaults.items()}
         yield
     finally:
         if saved_defaults is not None:
             fn.__defaults__ = saved_defaults
+        if saved_kwdefaults is not None:
+            fn.__kwdefaults__ = saved_kwdefaults
         for cell, value in saved_cells:
             cell.cell_contents = value
         for ns in namespaces:
