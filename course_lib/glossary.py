@@ -5,6 +5,8 @@ Chapters point here instead of scattering Chinese terms through the code:
     >>> from course_lib.glossary import lookup
     >>> lookup("stride").chinese
     '步长'
+
+To add terms, add lines to ``_TABLE``: ``chapters | english | 中文 | one-line meaning``.
 """
 
 from __future__ import annotations
@@ -22,32 +24,58 @@ class Term:
     meaning: str
 
 
-GLOSSARY: tuple[Term, ...] = (
-    Term("convolution", "卷积", ("ch02",), "dot product of a kernel with every window of the input"),
-    Term("kernel / filter", "卷积核 / 滤波器", ("ch02",), "the small learnable weight array slid over the input"),
-    Term("feature map", "特征图", ("ch02", "ch03"), "one output channel of a convolution or pooling layer"),
-    Term("stride", "步长", ("ch02", "ch03"), "how many pixels the window moves per step"),
-    Term("zero padding", "补零 / 填充 (pad)", ("ch02",), "zeros added around the input to control the output size"),
-    Term("receptive field", "感受野", ("ch02",), "the input region one output unit depends on"),
-    Term("weight sharing", "权值共享", ("ch02",), "the same kernel is used at every position"),
-    Term("local connectivity", "局部连接", ("ch02",), "each output looks only at a small window"),
-    Term("number of parameters", "参数量", ("ch02",), "(KH·KW·C_in + 1)·C_out for a conv layer"),
-    Term("computation (FLOPs / MACs)", "计算量", ("ch02",), "multiply-accumulates of a forward pass"),
-    Term("fully-connected layer", "全连接层", ("ch02",), "every input connected to every output"),
-    Term("cross-correlation", "互相关", ("ch02",), "convolution without flipping the kernel (what CNNs compute)"),
-    Term("backpropagation", "反向传播", ("ch02", "ch03"), "the chain rule applied layer by layer"),
-    Term("gradient checking", "梯度检验", ("ch02",), "comparing analytic gradients with finite differences"),
-    Term("pooling", "池化", ("ch03",), "summarising each window by one number; no parameters"),
-    Term("max pooling", "最大池化", ("ch03",), "keep the largest value of each window"),
-    Term("average pooling", "平均池化", ("ch03",), "keep the mean of each window"),
-    Term("overlapping pooling", "重叠池化", ("ch03",), "windows larger than the stride (AlexNet: 3×3, stride 2)"),
-    Term("global average pooling", "全局平均池化", ("ch03",),
-         "one mean per channel; replaces FC layers (NiN, GoogLeNet)"),
-    Term("spatial pyramid pooling", "空间金字塔池化", ("ch03",),
-         "pooling into fixed grids (1+4+16 = 21 bins): fixed-length output"),
-    Term("translation invariance", "平移不变性", ("ch03",), "the output changes little when the input shifts"),
-    Term("downsampling", "下采样", ("ch03",), "reducing the spatial size of feature maps"),
-)
+_TABLE = """
+ch02 | convolution | 卷积 | dot product of a kernel with every window of the input
+ch02 | kernel / filter | 卷积核 / 滤波器 | the small learnable weight array slid over the input
+ch02,ch03 | feature map | 特征图 | one output channel of a convolution or pooling layer
+ch02,ch03 | stride | 步长 | how many pixels the window moves per step
+ch02 | zero padding | 补零 / 填充 (pad) | zeros added around the input to control the output size
+ch02 | receptive field | 感受野 | the input region one output unit depends on
+ch02 | weight sharing | 权值共享 | the same kernel is used at every position
+ch02 | local connectivity | 局部连接 | each output looks only at a small window
+ch02 | number of parameters | 参数量 | (KH·KW·C_in + 1)·C_out for a conv layer
+ch02 | computation (FLOPs / MACs) | 计算量 | multiply-accumulates of a forward pass
+ch02 | fully-connected layer | 全连接层 | every input connected to every output
+ch02 | cross-correlation | 互相关 | convolution without flipping the kernel (what CNNs compute)
+ch02,ch03 | backpropagation | 反向传播 | the chain rule applied layer by layer
+ch02 | gradient checking | 梯度检验 | comparing analytic gradients with finite differences
+ch03 | pooling | 池化 | summarising each window by one number; no parameters
+ch03 | max pooling | 最大池化 | keep the largest value of each window
+ch03 | average pooling | 平均池化 | keep the mean of each window
+ch03 | overlapping pooling | 重叠池化 | windows larger than the stride (AlexNet: 3×3, stride 2)
+ch03 | global average pooling | 全局平均池化 | one mean per channel; replaces FC layers (NiN, GoogLeNet)
+ch03 | spatial pyramid pooling | 空间金字塔池化 | pooling into fixed grids (1+4+16 = 21 bins): fixed-length output
+ch03 | translation invariance | 平移不变性 | the output changes little when the input shifts
+ch03 | downsampling | 下采样 | reducing the spatial size of feature maps
+ch04 | activation function | 激活函数 | non-linear function after each layer; without it a deep network is one linear map
+ch04 | nonlinearity | 非线性 | what activations add to raise a network's expressive power (表达能力)
+ch04 | step function | 阶跃函数 | the perceptron's original activation: 0/1, no useful derivative
+ch04 | sigmoid | Sigmoid 函数 (S 型函数) | 1/(1+e^{-x}): output in (0, 1), slope at most 1/4
+ch04 | hyperbolic tangent | 双曲正切 (tanh) | 2σ(2x) − 1: zero-centred output in (−1, 1), common in RNNs
+ch04 | zero-centred output | 以 0 为中心的输出 | sigmoid's outputs are all positive (输出不是以0为中心), tanh's are not
+ch04 | saturation | 饱和 | region where an activation is flat, so its gradient is ≈ 0
+ch04 | vanishing gradient | 梯度消失 / 梯度离散 / 梯度弥散 | gradients shrink layer by layer on the way back (σ′ ≤ 1/4 → (1/4)^10 ≈ 1e-6)
+ch04 | exploding gradient | 梯度爆炸 | gradients grow layer by layer on the way back
+ch04 | ReLU (rectified linear unit) | 修正线性单元 | max(x, 0): slope 1 for x > 0, 0 otherwise
+ch04 | dead ReLU | 神经元死亡 (死亡 ReLU) | a unit ≤ 0 for every input: it never gets a gradient again
+ch04 | leaky ReLU | 带泄露的 ReLU (Leaky ReLU) | slope α (0.01; YOLO 0.1) for x ≤ 0 keeps gradients alive
+ch04 | ELU (exponential linear unit) | 指数线性单元 | α(eˣ − 1) for x ≤ 0: smooth, saturates at −α
+ch04 | GELU (Gaussian error linear unit) | 高斯误差线性单元 | x·Φ(x): the activation of BERT/GPT
+ch04 | softmax | Softmax (归一化指数函数) | turns K logits into probabilities that sum to 1
+ch04 | log-sum-exp trick | 对数-求和-指数技巧 | subtract the max before exp so nothing overflows
+ch04 | Xavier / He initialisation | Xavier / He 初始化 | weight std √(1/D) (tanh, sigmoid) / √(2/D) (ReLU) keeps signals steady
+"""
+
+
+def _parse(table: str) -> tuple[Term, ...]:
+    terms = []
+    for line in filter(None, (ln.strip() for ln in table.splitlines())):
+        chapters, english, chinese, meaning = (part.strip() for part in line.split("|"))
+        terms.append(Term(english, chinese, tuple(c.strip() for c in chapters.split(",")), meaning))
+    return tuple(terms)
+
+
+GLOSSARY: tuple[Term, ...] = _parse(_TABLE)
 
 
 def lookup(english: str) -> Term:
