@@ -187,3 +187,23 @@ def test_closures_and_defaults_are_switched_off_too():
 def test_unknown_exercise():
     with pytest.raises(ValueError, match="unknown exercise 'conv3d'"):
         check("conv3d", lambda x: x)
+
+
+def test_dict_outputs_are_compared_key_by_key():
+    compare({"W": np.ones(2)}, {"W": np.ones(2)})
+    with pytest.raises(CheckFailure, match=r"grads\['W2'\] has shape \(3,\), expected \(2,\)"):
+        compare({"W2": np.ones(3)}, {"W2": np.ones(2)}, what="grads")
+    with pytest.raises(CheckFailure, match=r"has no entry for \['b'\]"):
+        compare({"W": np.ones(2)}, {"W": np.ones(2), "b": np.ones(1)}, what="grads")
+    with pytest.raises(CheckFailure, match="should be a dict"):
+        compare([np.ones(2)], {"W": np.ones(2)}, what="grads")
+
+
+def test_passing_the_reference_itself_earns_nothing():
+    from course_lib import gradcheck
+
+    with pytest.raises(ForbiddenError, match="course_lib.conv.conv2d` itself"):
+        check("conv2d", conv.conv2d)
+    if "numerical_gradient" in EXERCISES:  # Chapter 1 switches course_lib.gradcheck off
+        with pytest.raises(ForbiddenError, match="itself"):
+            check("numerical_gradient", gradcheck.numerical_gradient)

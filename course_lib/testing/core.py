@@ -104,6 +104,8 @@ class Exercise:
 def _describe_value(value: Any) -> str:
     if isinstance(value, np.ndarray):
         return f"array {value.dtype} {tuple(value.shape)}"
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{k!r}: {_describe_value(v)}" for k, v in value.items()) + "}"
     if isinstance(value, (list, tuple)) and len(value) > 6:
         return f"{type(value).__name__} of length {len(value)}"
     if type(value).__module__.startswith("torch"):
@@ -138,7 +140,7 @@ def compare(got: Any, expected: Any, what: str = "output", rtol: float = 1e-6, a
     """Raise :class:`CheckFailure` explaining the first way ``got`` differs from ``expected``.
 
     Handles numpy arrays (type, shape, dtype, NaN, values with the first wrong index), tuples
-    (compared part by part), ``None`` and scalars.
+    (compared part by part), dicts (key by key), ``None`` and scalars.
     """
     __tracebackhide__ = True  # IPython shows the student the message, not our frames
     if expected is None:
@@ -147,6 +149,17 @@ def compare(got: Any, expected: Any, what: str = "output", rtol: float = 1e-6, a
         return
     if got is None:
         raise CheckFailure(f"{what} is None. Did you forget a `return` statement?")
+    if isinstance(expected, dict):
+        if not isinstance(got, dict):
+            raise CheckFailure(f"{what} should be a dict with keys {list(expected)}, got {_describe_value(got)}.")
+        missing = [k for k in expected if k not in got]
+        if missing:
+            raise CheckFailure(f"{what} has no entry for {missing}: it needs the keys {list(expected)}, "
+                               f"got {list(got)}.")
+        head, sep, tail = what.partition(" of ")  # "grads of f(...)" → "grads['W1'] of f(...)"
+        for key, value in expected.items():
+            compare(got[key], value, f"{head}[{key!r}]{sep}{tail}", rtol, atol, hint)
+        return
     if isinstance(expected, tuple):
         if not isinstance(got, (tuple, list)) or len(got) != len(expected):
             raise CheckFailure(f"{what} should be a tuple of {len(expected)} values, "
@@ -340,6 +353,10 @@ def _copy_args(case: Case) -> tuple[tuple, dict]:
 
 def _call_student(ex: Exercise, fn: Callable, case: Case, call: str) -> Any:
     __tracebackhide__ = True
+    source = _is_forbidden(fn, ex.forbid)
+    if source:
+        raise ForbiddenError(f"{ex.name} is `{source}` itself, which is switched off for this exercise: "
+                             "write your own function.")
     args, kwargs = _copy_args(case)
     try:
         with forbidden(fn, ex.forbid, ex.name):
