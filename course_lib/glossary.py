@@ -35,10 +35,10 @@ ch02 | weight sharing | 权值共享 | the same kernel is used at every position
 ch02 | local connectivity | 局部连接 | each output looks only at a small window
 ch02 | number of parameters | 参数量 | (KH·KW·C_in + 1)·C_out for a conv layer
 ch02 | computation (FLOPs / MACs) | 计算量 | multiply-accumulates of a forward pass
-ch02 | fully-connected layer | 全连接层 | every input connected to every output
+ch01,ch02 | fully-connected layer | 全连接层 | every input connected to every output
 ch02 | cross-correlation | 互相关 | convolution without flipping the kernel (what CNNs compute)
-ch02,ch03 | backpropagation | 反向传播 | the chain rule applied layer by layer
-ch02 | gradient checking | 梯度检验 | comparing analytic gradients with finite differences
+ch01,ch02,ch03 | backpropagation | 反向传播 | the chain rule applied layer by layer
+ch01,ch02 | gradient checking | 梯度检验 | comparing analytic gradients with finite differences
 ch03 | pooling | 池化 | summarising each window by one number; no parameters
 ch03 | max pooling | 最大池化 | keep the largest value of each window
 ch03 | average pooling | 平均池化 | keep the mean of each window
@@ -47,9 +47,9 @@ ch03 | global average pooling | 全局平均池化 | one mean per channel; repla
 ch03 | spatial pyramid pooling | 空间金字塔池化 | pooling into fixed grids (1+4+16 = 21 bins): fixed-length output
 ch03 | translation invariance | 平移不变性 | the output changes little when the input shifts
 ch03 | downsampling | 下采样 | reducing the spatial size of feature maps
-ch04 | activation function | 激活函数 | non-linear function after each layer; without it a deep network is one linear map
+ch01,ch04 | activation function | 激活函数 | non-linear function after each layer; without it a deep network is one linear map
 ch04 | nonlinearity | 非线性 | what activations add to raise a network's expressive power (表达能力)
-ch04 | step function | 阶跃函数 | the perceptron's original activation: 0/1, no useful derivative
+ch01,ch04 | step function | 阶跃函数 | the perceptron's original activation: 0/1, no useful derivative
 ch04 | sigmoid | Sigmoid 函数 (S 型函数) | 1/(1+e^{-x}): output in (0, 1), slope at most 1/4
 ch04 | hyperbolic tangent | 双曲正切 (tanh) | 2σ(2x) − 1: zero-centred output in (−1, 1), common in RNNs
 ch04 | zero-centred output | 以 0 为中心的输出 | sigmoid's outputs are all positive (输出不是以0为中心), tanh's are not
@@ -64,6 +64,30 @@ ch04 | GELU (Gaussian error linear unit) | 高斯误差线性单元 | x·Φ(x): 
 ch04 | softmax | Softmax (归一化指数函数) | turns K logits into probabilities that sum to 1
 ch04 | log-sum-exp trick | 对数-求和-指数技巧 | subtract the max before exp so nothing overflows
 ch04 | Xavier / He initialisation | Xavier / He 初始化 | weight std √(1/D) (tanh, sigmoid) / √(2/D) (ReLU) keeps signals steady
+ch01 | perceptron | 感知机 | a thresholded weighted sum w·x + b; one straight decision boundary (Rosenblatt 1957/58)
+ch01 | error-driven learning | 错误驱动 | the perceptron rule: change the weights only when a sample is misclassified
+ch01 | feed-forward neural network | 前馈神经网络 | layers where each layer's output is the next one's input, nothing flows back
+ch01 | multi-layer perceptron (MLP) | 多层感知机 | a feed-forward net of fully-connected layers with non-linear activations
+ch01 | hidden layer | 隐藏层 | a layer between input and output; it has no target of its own
+ch01 | credit assignment problem | 贡献度分配问题 | which weight is responsible for how much of the output's error
+ch01 | gradient descent | 梯度下降 | step every parameter against its gradient: p ← p − η ∂L/∂p
+ch01 | cross-entropy loss | 交叉熵损失 | −log of the softmax probability of the correct class, averaged over the batch
+ch01 | AI winter | 冰河期 | the 1970s lull after Minsky & Papert (1969) showed one perceptron cannot do XOR
+ch06 | loss function | 损失函数 | one number for how wrong a prediction is; its gradient trains the network
+ch06 | loss layer | loss层 / 损失层 | last layer: computes the loss forward and its gradient backward
+ch06 | cross-entropy | 交叉熵 | −Σ q·log p; with a one-hot target −log p_y, the negative log-likelihood
+ch06 | entropy | 熵 | −Σ q·log q: how uncertain a distribution is (0 for one-hot, log K for uniform)
+ch06 | likelihood | 似然 | probability of the observed labels under the model; cross-entropy is its negative log
+ch06 | softmax loss | softmax loss | softmax followed by cross-entropy, computed from logits
+ch06 | binary cross-entropy | 二分类交叉熵 | −[t·log σ(x) + (1−t)·log(1−σ(x))] for a yes/no logit
+ch06 | one-hot encoding | one-hot 编码 | a class index as a vector with a single 1
+ch06 | L2 loss | L2损失 | (prediction − target)²; gradient grows with the error
+ch06 | class imbalance | 类别不平衡 | very few positives among many negatives (1 : 1000 anchors)
+ch06 | focal loss | focal loss (焦点损失) | −α_t(1−p_t)^γ·log p_t: down-weights easy examples (RetinaNet)
+ch06 | one-stage / two-stage detector | one stage系 / two stage系 | detect in one pass vs. propose regions first, then classify
+ch06 | classification / regression loss | 分类任务损失 / 回归任务损失 | cross-entropy for classes; L1/L2/Smooth L1 for boxes
+ch06 | L1 loss | L1损失 | abs(prediction − target); constant gradient, kink at 0
+ch06 | Smooth L1 loss | Smooth L1 损失 | quadratic inside abs(d) < β, linear outside; box regression in Fast/Faster R-CNN, SSD
 """
 
 
