@@ -88,6 +88,21 @@ ch06 | one-stage / two-stage detector | one stage系 / two stage系 | detect in 
 ch06 | classification / regression loss | 分类任务损失 / 回归任务损失 | cross-entropy for classes; L1/L2/Smooth L1 for boxes
 ch06 | L1 loss | L1损失 | abs(prediction − target); constant gradient, kink at 0
 ch06 | Smooth L1 loss | Smooth L1 损失 | quadratic inside abs(d) < β, linear outside; box regression in Fast/Faster R-CNN, SSD
+ch05 | batch normalization | 批归一化 (BN) | normalise each channel with the mini-batch mean/variance, then scale by γ and shift by β
+ch05 | running statistics | 滑动平均 (移动平均) 统计量 | per-channel mean/variance averaged over training batches, used in evaluation mode
+ch05 | momentum (in BN) | 动量 | weight of the new batch statistic in the running average (torch 0.1 = Keras 0.9)
+ch05 | internal covariate shift | 内部协变量偏移 | change of a layer's input distribution during training; BN's original motivation
+ch05 | layer normalization | 层归一化 | normalise each sample over its last dimensions; no batch statistics, same in training and evaluation
+ch05 | dropout | 随机失活 / 暂退法 (Dropout) | zero each unit with probability p during training
+ch05 | inverted dropout | 反向随机失活 | scale kept units by 1/(1−p) during training so evaluation is the identity
+ch05 | local response normalization | 局部响应归一化 (LRN) | divide by a power of the summed squares of neighbouring channels (AlexNet)
+ch05 | lateral inhibition | 侧抑制 | strong responses suppress their neighbours; LRN's inspiration
+ch05 | overfitting | 过拟合 | fitting the training set's noise: training loss keeps falling while test loss rises
+ch05 | regularization | 正则化 | anything that reduces overfitting: dropout, L2 / weight decay, BN's batch noise
+ch05 | weight decay / L2 regularization | 权重衰减 / L2 正则 | penalty on the squared weights
+ch05 | generalization | 泛化 | performance on data not seen in training
+ch05 | mini-batch | 小批量 | the samples used for one gradient step; BN's statistics come from it
+ch05 | training mode / evaluation mode | 训练模式 / 测试(推理)模式 | batch statistics vs running statistics (model.train() / model.eval())
 """
 
 
