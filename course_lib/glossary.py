@@ -103,6 +103,28 @@ ch05 | weight decay / L2 regularization | 权重衰减 / L2 正则 | penalty on 
 ch05 | generalization | 泛化 | performance on data not seen in training
 ch05 | mini-batch | 小批量 | the samples used for one gradient step; BN's statistics come from it
 ch05 | training mode / evaluation mode | 训练模式 / 测试(推理)模式 | batch statistics vs running statistics (model.train() / model.eval())
+ch07 | learning rate | 学习率 (学习速率) | size of each step against the gradient
+ch07 | momentum | 动量 | running sum of past gradients; speeds up along valleys, damps zig-zags
+ch07 | Nesterov momentum | Nesterov 动量 | momentum that steps along g + μ·buffer (a look-ahead)
+ch07 | RMSProp | RMSProp | divides each coordinate by the root-mean-square of its recent gradients
+ch07 | Adam | Adam | momentum + RMSProp, with bias correction of both averages
+ch07 | bias correction | 偏差修正 | divide by 1 − βᵗ so averages started at zero are not biased
+ch07 | learning-rate schedule | 学习率调度 | the learning rate as a function of the epoch
+ch07 | step decay | 阶梯衰减 | multiply the rate by γ every s epochs
+ch07 | cosine annealing | 余弦退火 | rate follows half a cosine from η₀ to η_min
+ch07 | warm-up | 预热 | grow the rate linearly over the first epochs
+ch07 | reduce on plateau | 学习速率除以10 | divide the rate by 10 when the loss stops improving
+ch07 | weight initialization | 权重初始化 | how the starting weights are drawn
+ch07 | Gaussian initialization | 高斯分布初始权重 | N(0, σ²) with a fixed small σ such as 0.01
+ch07 | uniform initialization | 均匀分布初始权重 | U(a, b) with a fixed range
+ch07 | Xavier / Glorot initialization | Glorot 初始权重 | Var(w) = 2/(fan_in + fan_out); for tanh and linear units
+ch07 | He initialization | He 初始权 | std = gain/√fan_in (√2 for ReLU); keeps ReLU activations' scale
+ch07 | fan-in / fan-out | 输入/输出扇数 | inputs / outputs per unit (C·KH·KW / F·KH·KW for a conv)
+ch07 | epoch | 轮 (epoch) | one pass over the whole training set
+ch07 | shuffling | 样本随机化 | a new random order of examples every epoch
+ch07 | input normalization | 归一化 | standardise each feature with the training mean and std
+ch07 | early stopping | 早停 (early stop) | stop when validation loss has not improved for `patience` epochs; keep the best weights
+ch07 | condition number | 条件数 | ratio of largest to smallest curvature; makes gradient descent slow
 """
 
 
