@@ -127,7 +127,8 @@ def fit(model: nn.Module, train, val=None, *, epochs: int = 10, batch_size: int 
         epochs, batch_size, lr, weight_decay: the usual.
         optimizer: a name for :func:`make_optimizer` or a ``torch.optim.Optimizer`` already built on
             ``model.parameters()``.
-        scheduler: ``scheduler(optimizer)`` → a torch lr scheduler, stepped once per epoch.
+        scheduler: ``scheduler(optimizer)`` → a torch lr scheduler, stepped once per epoch
+            (``ReduceLROnPlateau`` is given the validation loss, or the training loss without ``val``).
         loss_fn: ``loss_fn(output, target)``; must accept ``reduction="sum"`` for :func:`evaluate`.
         transform: applied to every batch of X, training and validation (e.g. ``digits_to_32``).
         early_stopping: stop after this many epochs without a better validation loss, and restore
@@ -168,8 +169,6 @@ def fit(model: nn.Module, train, val=None, *, epochs: int = 10, batch_size: int 
         hist.train_loss.append(total / len(xt))
         hist.train_acc.append(correct / len(xt))
         hist.lr.append(opt.param_groups[0]["lr"])
-        if sched is not None:
-            sched.step()
         if val is not None:
             xv, yv = val
             vl, va = evaluate(model, transform(as_tensors(xv)[0]) if transform else xv, yv, loss_fn)
@@ -180,6 +179,10 @@ def fit(model: nn.Module, train, val=None, *, epochs: int = 10, batch_size: int 
                 best_state = copy.deepcopy(model.state_dict()) if early_stopping else None
             else:
                 bad_epochs += 1
+        if isinstance(sched, torch.optim.lr_scheduler.ReduceLROnPlateau):  # "divide by 10 on plateau"
+            sched.step((hist.val_loss or hist.train_loss)[-1])
+        elif sched is not None:
+            sched.step()
         hist.seconds.append(time.perf_counter() - start)
         bar.set_postfix(loss=f"{hist.train_loss[-1]:.4f}",
                         **({"val_acc": f"{hist.val_acc[-1]:.3f}"} if hist.val_acc else {}))

@@ -64,6 +64,16 @@ def test_early_stopping_restores_the_best_weights():
         fit(model, (Xtr, ytr), epochs=1, early_stopping=2, progress=False)
 
 
+def test_reduce_on_plateau_gets_the_validation_loss():
+    Xtr, ytr, Xte, yte = digits_split()
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(64, 10))
+    plateau = lambda opt: torch.optim.lr_scheduler.ReduceLROnPlateau(opt, factor=0.1, patience=0)  # noqa: E731
+    hist = fit(model, (Xtr, ytr), (Xte, (yte + 1) % 10), epochs=4, lr=0.1, optimizer="sgd", scheduler=plateau,
+               progress=False)
+    assert hist.lr[-1] < hist.lr[0], "a rising validation loss divides the learning rate by 10"
+
+
 def test_optimizers_and_plots():
     params = [torch.nn.Parameter(torch.zeros(2))]
     assert make_optimizer("nesterov", params, 0.1).param_groups[0]["nesterov"]
