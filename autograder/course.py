@@ -77,9 +77,13 @@ class Course:
 
 def nbgrader_env() -> dict[str, str]:
     """Environment for nbgrader subprocesses: this interpreter's bin/ first on PATH (nbgrader runs
-    ``alembic`` and kernels by name), no inherited Jupyter/IPython state."""
+    ``alembic`` and kernels by name) and single-threaded math libraries (unless already set)."""
     env = dict(os.environ)
     env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")])
+    # One thread per grading kernel: on a shared 2-core machine two threads per kernel made training
+    # cells several times slower, and graders run kernels side by side.
+    env.setdefault("OMP_NUM_THREADS", "1")
+    env.setdefault("OPENBLAS_NUM_THREADS", "1")
     env.setdefault("MPLBACKEND", "Agg")
     env["PYTHONHASHSEED"] = "0"
     return env
