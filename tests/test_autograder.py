@@ -23,7 +23,7 @@ def test_resolve_chapter_accepts_short_names():
     assert COURSE.resolve_chapter("2") == "ch02_convolution"
     assert COURSE.resolve_chapter("ch03") == "ch03_pooling"
     assert COURSE.resolve_chapter("pooling") == "ch03_pooling"
-    with pytest.raises(CourseError, match="unknown chapter 'ch99'; chapters: ch02_convolution, ch03_pooling"):
+    with pytest.raises(CourseError, match="unknown chapter 'ch99'; chapters: .*ch02_convolution, ch03_pooling"):
         COURSE.resolve_chapter("ch99")
 
 
