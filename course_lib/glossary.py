@@ -125,6 +125,18 @@ ch07 | shuffling | 样本随机化 | a new random order of examples every epoch
 ch07 | input normalization | 归一化 | standardise each feature with the training mean and std
 ch07 | early stopping | 早停 (early stop) | stop when validation loss has not improved for `patience` epochs; keep the best weights
 ch07 | condition number | 条件数 | ratio of largest to smallest curvature; makes gradient descent slow
+ch15 | model compression | 模型压缩 | making a trained model smaller and/or faster at (almost) the same accuracy
+ch15 | quantization | 量化 | storing numbers on a grid of few integer levels: x ≈ scale·(q − zero_point)
+ch15 | linear (uniform) quantization | 线性量化 | evenly spaced levels; one scale/zero point per tensor or per channel
+ch15 | weight quantization | 权重量化 | quantizing the weights (e.g. int8) while activations may stay float
+ch15 | half precision (fp16) | 半精度 (fp16) | 16-bit float: 10-bit mantissa, max 65,504, 2× smaller than float32
+ch15 | pruning | 剪枝 | removing the weights, neurons or channels that matter least
+ch15 | channel pruning | 通道剪枝 | structured pruning: drop whole filters by L1 norm → a smaller dense network
+ch15 | weight sparsification | 权重稀疏化 | unstructured pruning: zero individual small weights, store as sparse
+ch15 | network (knowledge) distillation | 网络蒸馏 / 知识蒸馏 | train a small student on a large teacher's softened outputs
+ch15 | soft targets / temperature | 软目标 / 温度 | softmax(z/T), T > 1: flatter distributions reveal class similarities
+ch15 | FFT convolution | FFT卷积 | convolution as a product of Fourier transforms; cost independent of kernel size
+ch15 | Winograd convolution | Winograd卷积 | minimal filtering F(2×2,3×3): 16 instead of 36 multiplies per output tile
 """
 
 
