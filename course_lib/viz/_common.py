@@ -20,6 +20,7 @@ from course_lib import conv, data
 
 __all__ = [
     "IMAGE_NAMES",
+    "ControlPanel",
     "Explorer",
     "FigureView",
     "demo_image",
@@ -224,50 +225,26 @@ def format_error(exc, who):
     )
 
 
-class Explorer:
-    """Base class: image dropdown, ``.widget``, ``.output``, the info line, batched updates.
+class ControlPanel:
+    """What every explorer shares: ``.widget``, the info line, batched updates, display, savefig.
 
-    Subclasses build their controls, call :meth:`_watch` on them and implement :meth:`update`.
+    Subclasses build their controls, call :meth:`_watch` on them (or route their own observers to
+    :meth:`_on_change`) and implement :meth:`update`.
 
     Args:
-        image: ``None`` (first of :data:`IMAGE_NAMES`), a name from :data:`IMAGE_NAMES`, or an
-            array (H, W) / (C, H, W) offered as ``"custom"`` in the dropdown.
-        size: side in pixels of the named demo images.
+        info_height: minimum height of the info line, e.g. "3.2em" (one or two lines of text).
     """
 
     widget = None
     output = None
     view = None
 
-    def __init__(self, image=None, size=64):
+    def __init__(self, info_height="3.2em"):
         import ipywidgets as widgets
 
-        self.size = int(size)
-        self._images = {}
-        options = list(IMAGE_NAMES)
-        if image is None:
-            image = IMAGE_NAMES[0]
-        elif not isinstance(image, str):
-            self._images["custom"] = np.array(as_gray_image(image))  # (H, W), our own copy
-            self._images["custom"].flags.writeable = False
-            options.insert(0, "custom")
-            image = "custom"
-        elif image not in IMAGE_NAMES:
-            raise ValueError(f"unknown image {image!r}; valid names are: {', '.join(IMAGE_NAMES)}")
-        self.image_dropdown = dropdown("image", options, image)
-        self.info_widget = widgets.HTML(value="", layout=widgets.Layout(min_height="3.2em"))
+        self.info_widget = widgets.HTML(value="", layout=widgets.Layout(min_height=info_height))
         self.error = None
         self._hold = 0
-
-    @property
-    def image(self):
-        """A copy of the current input image, float64 of shape (H, W)."""
-        name = self.image_dropdown.value
-        if name not in self._images:
-            img = demo_image(name, self.size)
-            img.flags.writeable = False  # cached: functions under test get copies
-            self._images[name] = img
-        return self._images[name].copy()
 
     @property
     def info(self):
@@ -306,3 +283,40 @@ class Explorer:
     def savefig(self, path, **kwargs):
         """Save the current figure (e.g. ``/tmp/explorer.png``)."""
         self.view.savefig(path, **kwargs)
+
+
+class Explorer(ControlPanel):
+    """An explorer of an input image: the image dropdown on top of :class:`ControlPanel`.
+
+    Args:
+        image: ``None`` (first of :data:`IMAGE_NAMES`), a name from :data:`IMAGE_NAMES`, or an
+            array (H, W) / (C, H, W) offered as ``"custom"`` in the dropdown.
+        size: side in pixels of the named demo images.
+    """
+
+    def __init__(self, image=None, size=64):
+        super().__init__()
+        self.size = int(size)
+        self._images = {}
+        options = list(IMAGE_NAMES)
+        if image is None:
+            image = IMAGE_NAMES[0]
+        elif not isinstance(image, str):
+            self._images["custom"] = np.array(as_gray_image(image))  # (H, W), our own copy
+            self._images["custom"].flags.writeable = False
+            options.insert(0, "custom")
+            image = "custom"
+        elif image not in IMAGE_NAMES:
+            raise ValueError(f"unknown image {image!r}; valid names are: {', '.join(IMAGE_NAMES)}")
+        self.image_dropdown = dropdown("image", options, image)
+
+    @property
+    def image(self):
+        """A copy of the current input image, float64 of shape (H, W)."""
+        name = self.image_dropdown.value
+        if name not in self._images:
+            img = demo_image(name, self.size)
+            img.flags.writeable = False  # cached: functions under test get copies
+            self._images[name] = img
+        return self._images[name].copy()
+

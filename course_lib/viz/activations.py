@@ -14,7 +14,7 @@ import math
 import numpy as np
 
 from course_lib import activations as act
-from course_lib.viz._common import Explorer, FigureView, dropdown, format_error, int_slider
+from course_lib.viz._common import ControlPanel, FigureView, dropdown, format_error, int_slider
 
 __all__ = ["ACTIVATIONS", "INITS", "ActivationExplorer", "deep_stack"]
 
@@ -86,7 +86,7 @@ def _resolve_fns(fns):
     return out
 
 
-class ActivationExplorer(Explorer):
+class ActivationExplorer(ControlPanel):
     """Pick an activation, see f and f', and watch activations and gradients through a deep stack.
 
     Args:
@@ -118,9 +118,7 @@ class ActivationExplorer(Explorer):
             raise ValueError(f"unknown activation {activation!r}; valid names are: {', '.join(ACTIVATIONS)}")
         if init not in INITS:
             raise ValueError(f"unknown init {init!r}; valid names are: {', '.join(INITS)}")
-        # No image here: of Explorer only the plumbing is used (hold, _watch, info, savefig, display).
-        self.info_widget = widgets.HTML(value="", layout=widgets.Layout(min_height="3.2em"))
-        self.error, self._hold = None, 0
+        super().__init__()
         self.fns = _resolve_fns(fns)
         self.width, self.batch = int(width), int(batch)
         rng = np.random.default_rng(seed)

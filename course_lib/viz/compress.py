@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import copy
 import html
 
@@ -10,7 +9,7 @@ import numpy as np
 from matplotlib.ticker import MaxNLocator
 
 from course_lib import compress
-from course_lib.viz._common import FigureView, dropdown, int_slider
+from course_lib.viz._common import ControlPanel, FigureView, dropdown, int_slider
 
 __all__ = ["QuantizationExplorer"]
 
@@ -18,7 +17,7 @@ _BITS = tuple(range(2, 9))
 _COLORS = {"per-tensor": "#1f77b4", "per-channel": "#d62728"}
 
 
-class QuantizationExplorer:
+class QuantizationExplorer(ControlPanel):
     """Post-training quantization of one layer's weights: grid, error per channel, test accuracy.
 
     The weights of the chosen layer are replaced by ``dequantize(quantize(w))`` (per tensor, or per
@@ -66,7 +65,7 @@ class QuantizationExplorer:
         if len(self._X) != len(self._y):
             raise ValueError(f"X has {len(self._X)} examples but y has {len(self._y)}")
         self._cache = {}
-        self._hold = 0
+        super().__init__(info_height="2.6em")
         self.float_accuracy = self._accuracy()
 
         self.bits_slider = int_slider("bits", _BITS[0], _BITS[-1], bits)
@@ -76,7 +75,6 @@ class QuantizationExplorer:
                                                    value="symmetric" if symmetric else "affine",
                                                    style={"button_width": "90px"})
         self.layer_dropdown = dropdown("layer", layers, layers[min(1, len(layers) - 1)])
-        self.info_widget = widgets.HTML(layout=widgets.Layout(min_height="2.6em"))
         self.view = FigureView(figsize=(12.0, 3.5))
         fig = self.view.figure
         self.ax_hist, self.ax_err, self.ax_acc = (fig.add_axes(r) for r in
@@ -120,29 +118,6 @@ class QuantizationExplorer:
         f = w.shape[0]
         diff = np.linalg.norm((wq - w).reshape(f, -1), axis=1)
         return diff / np.maximum(np.linalg.norm(w.reshape(f, -1), axis=1), 1e-12)
-
-    # ----------------------------------------------------------------- controls
-    @contextlib.contextmanager
-    def hold(self):
-        """Change several controls at once with a single :meth:`update` at the end."""
-        self._hold += 1
-        try:
-            yield
-        finally:
-            self._hold -= 1
-        if self._hold == 0:
-            self.update()
-
-    def _on_change(self, change):
-        if self._hold == 0:
-            self.update()
-
-    @property
-    def info(self):
-        """The summary line as plain text."""
-        import re
-
-        return html.unescape(re.sub(r"<[^>]+>", "", self.info_widget.value))
 
     # ----------------------------------------------------------------- drawing
     def update(self):
@@ -216,10 +191,3 @@ class QuantizationExplorer:
         ax.set_ylabel("test accuracy (%)", fontsize=9)
         ax.set_title("accuracy with this layer quantized", fontsize=10)
         ax.legend(fontsize=7, loc="lower right")
-
-    def _repr_mimebundle_(self, **kwargs):
-        return self.widget._repr_mimebundle_(**kwargs)
-
-    def savefig(self, path, **kwargs):
-        """Save the current figure (e.g. ``/tmp/quantization.png``)."""
-        self.view.savefig(path, **kwargs)

@@ -10,14 +10,13 @@ statistics are used, so an input that drifted since training is no longer normal
 
 from __future__ import annotations
 
-import contextlib
 import html
 import re
 
 import numpy as np
 
 from course_lib import norm
-from course_lib.viz._common import FigureView, dropdown, format_error, int_slider
+from course_lib.viz._common import ControlPanel, FigureView, dropdown, format_error, int_slider
 
 __all__ = ["BatchNormExplorer"]
 
@@ -37,7 +36,7 @@ def _float_slider(description, lo, hi, value, step):
     )
 
 
-class BatchNormExplorer:
+class BatchNormExplorer(ControlPanel):
     """Interactive batch normalisation of a batch of C-channel activations.
 
     Args:
@@ -72,8 +71,7 @@ class BatchNormExplorer:
         self.bn_fn = norm.batch_norm if bn_fn is None else bn_fn
         self.num_channels = c = int(num_channels)
         self._seed = int(seed)
-        self._hold = 0
-        self.error = None
+        super().__init__(info_height="7em")
         self.output = None
 
         self.shift_slider = _float_slider("input shift", -5.0, 5.0, 0.0, 0.1)
@@ -94,7 +92,6 @@ class BatchNormExplorer:
         self.step_button.on_click(lambda _: self.train_steps(1))
         self.steps_button.on_click(lambda _: self.train_steps(20))
         self.reset_button.on_click(lambda _: self.reset())
-        self.info_widget = widgets.HTML(value="", layout=widgets.Layout(min_height="7em"))
 
         self.running_mean, self.running_var = np.zeros(c), np.ones(c)
         self.steps = 0
@@ -166,21 +163,6 @@ class BatchNormExplorer:
         self.steps = 0
         self._z = self._noise(0)
         self.update()
-
-    @contextlib.contextmanager
-    def hold(self):
-        """Change several controls at once with a single :meth:`update` at the end."""
-        self._hold += 1
-        try:
-            yield
-        finally:
-            self._hold -= 1
-        if self._hold == 0:
-            self.update()
-
-    def _on_change(self, change):
-        if self._hold == 0:
-            self.update()
 
     # ----------------------------------------------------------------- drawing
     def _build_axes(self):
@@ -280,10 +262,3 @@ class BatchNormExplorer:
         if self.error is not None:
             lines.append(format_error(self.error, "bn_fn"))
         return "<br>".join(lines)
-
-    def _repr_mimebundle_(self, **kwargs):
-        return self.widget._repr_mimebundle_(**kwargs)
-
-    def savefig(self, path, **kwargs):
-        """Save the current figure (e.g. ``/tmp/bn_explorer.png``)."""
-        self.view.savefig(path, **kwargs)
