@@ -8,7 +8,18 @@ from numbers import Integral
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
-__all__ = ["pair", "check_int", "check_nchw", "pad_hw", "windows", "fold"]
+__all__ = ["as_float", "pair", "check_int", "check_nchw", "pad_hw", "windows", "fold"]
+
+
+def as_float(x, name="x", convert="iu"):
+    """``x`` as a float numpy array: dtype kinds in ``convert`` (ints; add "b" for booleans) become
+    float64, floats pass through, anything else raises ``ValueError`` naming the argument."""
+    arr = np.asarray(x)
+    if arr.dtype.kind in convert:
+        return arr.astype(np.float64)
+    if arr.dtype.kind != "f":
+        raise ValueError(f"{name} must be a real-valued (float) array, got dtype {arr.dtype}")
+    return arr
 
 
 def _is_int(value):

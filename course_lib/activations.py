@@ -15,6 +15,8 @@ from numbers import Real
 
 import numpy as np
 
+from course_lib._utils import as_float
+
 __all__ = [
     "elu",
     "elu_backward",
@@ -44,19 +46,9 @@ _CF_TERMS = 60  # erfc continued fraction for |z| >= 2.5: relative error ~1e-13
 
 # --------------------------------------------------------------------------- argument checks
 
-def _as_float(x, name="x"):
-    """``x`` as a float numpy array (ints/unsigned -> float64); ``ValueError`` for anything else."""
-    arr = np.asarray(x)
-    if arr.dtype.kind in "iu":
-        return arr.astype(np.float64)
-    if arr.dtype.kind != "f":
-        raise ValueError(f"{name} must be a real-valued (float) array, got dtype {arr.dtype}")
-    return arr
-
-
 def _as_dout(dout, x):
     """Validated float ``dout`` with the shape of ``x`` and the dtype both of them promote to."""
-    dout = _as_float(dout, "dout")
+    dout = as_float(dout, "dout")
     if dout.shape != x.shape:
         raise ValueError(f"dout must have the shape of the forward output {x.shape}, got shape {dout.shape}")
     return dout, np.result_type(dout, x)
@@ -116,7 +108,7 @@ def erf(x):
     Returns:
         erf(x) of shape (*), dtype of ``x`` (float64 for integer input).
     """
-    x = _as_float(x)
+    x = as_float(x)
     z = np.asarray(x, dtype=np.float64)
     out = np.empty_like(z)
     small = np.abs(z) < 2.5
@@ -147,14 +139,14 @@ def sigmoid(x):
     Returns:
         Array (*) in [0, 1], same dtype as ``x``.
     """
-    x = _as_float(x)
+    x = as_float(x)
     e = np.exp(-np.abs(x))  # in (0, 1]: never overflows
     return np.where(x >= 0, 1 / (1 + e), e / (1 + e)).astype(x.dtype, copy=False)
 
 
 def sigmoid_backward(dout, x):
     """Gradient of :func:`sigmoid`: ``dout * s * (1 - s)`` with s = sigmoid(x) (at most dout / 4)."""
-    x = _as_float(x)
+    x = as_float(x)
     dout, dtype = _as_dout(dout, x)
     s = sigmoid(x)
     return (dout * s * (1 - s)).astype(dtype, copy=False)
@@ -162,13 +154,13 @@ def sigmoid_backward(dout, x):
 
 def tanh(x):
     """Hyperbolic tangent (= 2 sigmoid(2x) - 1), values in [-1, 1], zero-centred; shape (*) kept."""
-    x = _as_float(x)
+    x = as_float(x)
     return np.tanh(x)
 
 
 def tanh_backward(dout, x):
     """Gradient of :func:`tanh`: ``dout * (1 - tanh(x)**2)`` (at most dout, at x = 0)."""
-    x = _as_float(x)
+    x = as_float(x)
     dout, dtype = _as_dout(dout, x)
     t = np.tanh(x)
     return (dout * (1 - t * t)).astype(dtype, copy=False)
@@ -176,13 +168,13 @@ def tanh_backward(dout, x):
 
 def relu(x):
     """Rectified linear unit max(x, 0); shape (*) and dtype kept, NaN propagates like torch."""
-    x = _as_float(x)
+    x = as_float(x)
     return np.maximum(x, 0)  # np.maximum propagates NaN, like torch
 
 
 def relu_backward(dout, x):
     """Gradient of :func:`relu`: ``dout`` where x > 0, else 0 (torch's choice at x = 0)."""
-    x = _as_float(x)
+    x = as_float(x)
     dout, dtype = _as_dout(dout, x)
     return np.where(x > 0, dout, 0).astype(dtype, copy=False)
 
@@ -197,14 +189,14 @@ def leaky_relu(x, negative_slope=0.01):
     Returns:
         Array (*), same dtype as ``x``.
     """
-    x = _as_float(x)
+    x = as_float(x)
     slope = _number(negative_slope, "negative_slope")
     return np.where(x > 0, x, x * slope).astype(x.dtype, copy=False)
 
 
 def leaky_relu_backward(dout, x, negative_slope=0.01):
     """Gradient of :func:`leaky_relu`: dout for x > 0, ``negative_slope * dout`` for x <= 0."""
-    x = _as_float(x)
+    x = as_float(x)
     slope = _number(negative_slope, "negative_slope")
     dout, dtype = _as_dout(dout, x)
     return np.where(x > 0, dout, dout * slope).astype(dtype, copy=False)
@@ -221,7 +213,7 @@ def elu(x, alpha=1.0):
     Returns:
         Array (*), same dtype as ``x``.
     """
-    x = _as_float(x)
+    x = as_float(x)
     alpha = _number(alpha, "alpha", minimum=0)
     neg = alpha * np.expm1(np.minimum(x, 0))  # expm1 is exact near 0; min() avoids overflow for x >> 0
     return np.where(x > 0, x, neg).astype(x.dtype, copy=False)
@@ -229,7 +221,7 @@ def elu(x, alpha=1.0):
 
 def elu_backward(dout, x, alpha=1.0):
     """Gradient of :func:`elu`: dout for x > 0, ``dout * alpha * exp(x)`` for x <= 0."""
-    x = _as_float(x)
+    x = as_float(x)
     alpha = _number(alpha, "alpha", minimum=0)
     dout, dtype = _as_dout(dout, x)
     return np.where(x > 0, dout, dout * alpha * np.exp(np.minimum(x, 0))).astype(dtype, copy=False)
@@ -246,7 +238,7 @@ def gelu(x, approximate="none"):
     Returns:
         Array (*), same dtype as ``x``.
     """
-    x = _as_float(x)
+    x = as_float(x)
     if _approximate(approximate) == "tanh":
         inner = _SQRT_2_OVER_PI * (x + _GELU_TANH_C * x**3)
         return (0.5 * x * (1 + np.tanh(inner))).astype(x.dtype, copy=False)
@@ -256,7 +248,7 @@ def gelu(x, approximate="none"):
 def gelu_backward(dout, x, approximate="none"):
     """Gradient of :func:`gelu`: ``dout * (Phi(x) + x phi(x))`` (phi the normal density), or the
     derivative of the tanh form."""
-    x = _as_float(x)
+    x = as_float(x)
     approximate = _approximate(approximate)
     dout, dtype = _as_dout(dout, x)
     if approximate == "tanh":
@@ -280,7 +272,7 @@ def softmax(x, dim=-1):
     Returns:
         Array of the shape of ``x``, same dtype; each slice along ``dim`` sums to 1.
     """
-    x = _as_float(x)
+    x = as_float(x)
     axis = _axis(dim, x)
     x1 = np.atleast_1d(x)
     e = np.exp(x1 - x1.max(axis=axis, keepdims=True))  # largest term is exp(0) = 1
@@ -297,7 +289,7 @@ def log_softmax(x, dim=-1):
     Returns:
         Array of the shape of ``x``, same dtype; finite wherever ``x`` is (no ``log(0) = -inf``).
     """
-    x = _as_float(x)
+    x = as_float(x)
     axis = _axis(dim, x)
     x1 = np.atleast_1d(x)
     shifted = x1 - x1.max(axis=axis, keepdims=True)
@@ -309,7 +301,7 @@ def softmax_backward(dout, x, dim=-1):
 
     This is the vector-Jacobian product with J = diag(y) - y y^T, without building the K x K matrix.
     """
-    x = _as_float(x)
+    x = as_float(x)
     axis = _axis(dim, x)
     dout, dtype = _as_dout(dout, x)
     y, g = np.atleast_1d(softmax(x, dim)), np.atleast_1d(dout)
@@ -319,7 +311,7 @@ def softmax_backward(dout, x, dim=-1):
 
 def log_softmax_backward(dout, x, dim=-1):
     """Gradient of :func:`log_softmax`: ``dout - softmax(x) * sum(dout, dim)``."""
-    x = _as_float(x)
+    x = as_float(x)
     axis = _axis(dim, x)
     dout, dtype = _as_dout(dout, x)
     y, g = np.atleast_1d(softmax(x, dim)), np.atleast_1d(dout)

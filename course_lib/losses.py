@@ -12,6 +12,8 @@ Shape glossary: N batch, K classes; ``...`` any shape (element-wise losses).
 
 import numpy as np
 
+from course_lib._utils import as_float
+
 __all__ = [
     "binary_cross_entropy_with_logits",
     "binary_cross_entropy_with_logits_backward",
@@ -42,19 +44,10 @@ def _check_reduction(reduction):
         raise ValueError(f"reduction must be 'none', 'mean' or 'sum', got {reduction!r}")
 
 
-def _as_float(x, name):
-    x = np.asarray(x)
-    if x.dtype.kind in "biu":
-        return x.astype(np.float64)
-    if x.dtype.kind != "f":
-        raise ValueError(f"{name} must be a float array, got dtype {x.dtype}")
-    return x
-
-
 def _pair(input, target, reduction):
     """Validate an element-wise loss's arguments; return (input, target, result dtype)."""
     _check_reduction(reduction)
-    input, target = _as_float(input, "input"), _as_float(target, "target")
+    input, target = as_float(input, "input", convert="biu"), as_float(target, "target", convert="biu")
     if input.shape != target.shape:
         raise ValueError(f"input and target must have the same shape, got {input.shape} and {target.shape}")
     return input, target, np.result_type(input, target)
@@ -63,7 +56,7 @@ def _pair(input, target, reduction):
 def _classes(input, target, reduction, ignore_index=None):
     """Validate logits (N, K) and int targets (N,); return (input, safe target, valid mask)."""
     _check_reduction(reduction)
-    input, target = _as_float(input, "input"), np.asarray(target)
+    input, target = as_float(input, "input", convert="biu"), np.asarray(target)
     if input.ndim != 2:
         raise ValueError(f"input must be logits of shape (N, K), got shape {input.shape}")
     n, k = input.shape
