@@ -35,6 +35,15 @@ def bn_cases(draw):
 
 # --------------------------------------------------------------------------- batch norm
 
+
+def _assert_param_grads(*pairs):
+    """Each (our gradient, torch parameter) pair: None when the parameter is None, else equal grads."""
+    for ours, theirs in pairs:
+        if theirs is None:
+            assert ours is None
+        else:
+            np.testing.assert_allclose(ours, theirs.grad.numpy(), rtol=1e-7, atol=1e-9)
+
 @settings(max_examples=40, deadline=None)
 @given(case=bn_cases(), momentum=st.sampled_from([0.0, 0.01, 0.1, 0.5, 1.0]), eps=st.sampled_from([1e-5, 0.1, 1.0]),
        steps=st.integers(1, 4))
@@ -102,11 +111,7 @@ def test_batch_norm_backward_matches_torch_autograd(case, eps, seed):
     out.backward(torch.from_numpy(dout))
     dx, dw, db = norm.batch_norm_backward(dout, x, weight, bias, eps)
     np.testing.assert_allclose(dx, xt.grad.numpy(), rtol=1e-6, atol=1e-9)
-    for ours, theirs in ((dw, wt), (db, bt)):
-        if theirs is None:
-            assert ours is None
-        else:
-            np.testing.assert_allclose(ours, theirs.grad.numpy(), rtol=1e-7, atol=1e-9)
+    _assert_param_grads((dw, wt), (db, bt))
 
 
 @pytest.mark.parametrize("shape", [(5, 3), (3, 2, 4), (2, 3, 2, 2)])
@@ -182,11 +187,7 @@ def test_layer_norm_and_backward_match_torch(case, eps, seed):
     expected.backward(torch.from_numpy(dout))
     dx, dw, db = norm.layer_norm_backward(dout, x, arg, weight, bias, eps)
     np.testing.assert_allclose(dx, xt.grad.numpy(), rtol=1e-6, atol=1e-9)
-    for ours, theirs in ((dw, wt), (db, bt)):
-        if theirs is None:
-            assert ours is None
-        else:
-            np.testing.assert_allclose(ours, theirs.grad.numpy(), rtol=1e-7, atol=1e-9)
+    _assert_param_grads((dw, wt), (db, bt))
 
 
 def test_layer_norm_backward_gradcheck():
