@@ -6,14 +6,22 @@ Chapters point here instead of scattering Chinese terms through the code:
     >>> lookup("stride").chinese
     '步长'
 
-To add terms, add lines to ``_TABLE``: ``chapters | english | 中文 | one-line meaning``.
+To add terms, add lines to ``_TABLE``: ``chapters | english | 中文 | one-line meaning``, then run
+``python -m course_lib.glossary --write`` to refresh ``docs/glossary.md`` (a test checks it is current).
+
+Each chapter's introduction marks its key terms on one line, which a test checks against this table:
+
+    **Key terms** ([glossary](../../docs/glossary.md)): convolution 卷积 · stride 步长
 """
 
 from __future__ import annotations
 
+import re
+import sys
 from dataclasses import dataclass
+from pathlib import Path
 
-__all__ = ["Term", "GLOSSARY", "lookup", "terms_for", "show_glossary"]
+__all__ = ["Term", "GLOSSARY", "lookup", "find_term", "terms_for", "show_glossary", "key_terms", "render_markdown"]
 
 
 @dataclass(frozen=True)
@@ -153,10 +161,9 @@ GLOSSARY: tuple[Term, ...] = _parse(_TABLE)
 
 def lookup(english: str) -> Term:
     """The term whose English name contains ``english`` (case-insensitive)."""
+    if (term := find_term(english)) is not None:
+        return term
     key = english.lower()
-    for term in GLOSSARY:
-        if key == term.english.lower() or key in term.english.lower().split(" / "):
-            return term
     for term in GLOSSARY:
         if key in term.english.lower():
             return term
@@ -175,3 +182,68 @@ def show_glossary(chapter: str | None = None):
     terms = terms_for(chapter) if chapter else list(GLOSSARY)
     rows = "".join(f"<tr><td>{t.english}</td><td>{t.chinese}</td><td>{t.meaning}</td></tr>" for t in terms)
     return HTML(f"<table><tr><th>English</th><th>中文</th><th>meaning</th></tr>{rows}</table>")
+
+
+#: The marker line of a chapter introduction (see the module docstring).
+KEY_TERMS = re.compile(r"\*\*Key terms\*\*\s*\(\[glossary\]\([^)]*\)\):\s*(?P<terms>.+)")
+_CJK = re.compile(r"[\u3400-\u9fff]")
+
+
+def key_terms(markdown: str) -> list[tuple[str, str]]:
+    """The ``(english, chinese)`` pairs marked on a chapter's "**Key terms**" line (empty if none).
+
+    >>> key_terms("**Key terms** ([glossary](g.md)): stride 步长 · max pooling 最大池化")
+    [('stride', '步长'), ('max pooling', '最大池化')]
+    """
+    found = KEY_TERMS.search(markdown)
+    if not found:
+        return []
+    pairs = []
+    for item in found["terms"].split(" · "):
+        item = item.strip()
+        cjk = _CJK.search(item)
+        if not cjk:
+            raise ValueError(f"key term {item!r} has no Chinese: write it as 'english 中文'")
+        # The Chinese starts at the first CJK character, unless it opens with Latin letters of its own
+        # ("Nesterov momentum Nesterov 动量"): then the longest English prefix that is a term wins.
+        words = item[:cjk.start()].split()
+        english = " ".join(words)
+        for n in range(len(words) - 1, 0, -1):
+            if find_term(" ".join(words[:n])) is not None and find_term(english) is None:
+                english = " ".join(words[:n])
+                break
+        pairs.append((english, item.removeprefix(english).strip()))
+    return pairs
+
+
+def find_term(english: str) -> Term | None:
+    """The term named exactly ``english`` (or one of its ``a / b`` alternatives), case-insensitive."""
+    key = english.lower()
+    for term in GLOSSARY:
+        if key == term.english.lower() or key in term.english.lower().split(" / "):
+            return term
+    return None
+
+
+def render_markdown() -> str:
+    """``docs/glossary.md``: every term, alphabetically, with the chapters that use it."""
+    lines = ["# Glossary — 术语表", "",
+             "Key terms of the course in English and in the Chinese of the original lecture notes.",
+             "Generated from `course_lib/glossary.py` by `python -m course_lib.glossary --write`;",
+             "in a notebook: `from course_lib.glossary import show_glossary; show_glossary(\"ch02\")`.", "",
+             "| English | 中文 | meaning | chapters |", "|---|---|---|---|"]
+    for t in sorted(GLOSSARY, key=lambda t: t.english.lower()):
+        chapters = ", ".join(c[2:] for c in t.chapters)
+        lines.append(f"| {t.english} | {t.chinese} | {t.meaning} | {chapters} |")
+    return "\n".join(lines) + "\n"
+
+
+DOC = Path(__file__).resolve().parents[1] / "docs" / "glossary.md"
+
+if __name__ == "__main__":  # python -m course_lib.glossary [--write]
+    if "--write" in sys.argv:
+        DOC.parent.mkdir(exist_ok=True)
+        DOC.write_text(render_markdown(), encoding="utf-8")
+        print(f"wrote {DOC} ({len(GLOSSARY)} terms)")
+    else:
+        print(render_markdown(), end="")

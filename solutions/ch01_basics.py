@@ -43,6 +43,8 @@
 #
 # Shapes follow PyTorch: a batch of inputs is `(N, D)` (samples, features); a layer's weight is
 # `(D_out, D_in)` like `torch.nn.Linear.weight`; H is the number of hidden units, K of classes.
+#
+# **Key terms** ([glossary](../../docs/glossary.md)): fully-connected layer 全连接层 · backpropagation 反向传播 · gradient checking 梯度检验 · activation function 激活函数 · step function 阶跃函数 · perceptron 感知机 · error-driven learning 错误驱动 · feed-forward neural network 前馈神经网络 · multi-layer perceptron (MLP) 多层感知机 · hidden layer 隐藏层 · credit assignment problem 贡献度分配问题 · gradient descent 梯度下降
 
 # %% nbgrader={"grade": false, "grade_id": "setup", "locked": true, "schema_version": 3, "solution": false, "task": false}
 # %matplotlib inline

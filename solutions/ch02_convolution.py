@@ -35,6 +35,8 @@
 #
 # Shapes follow PyTorch: images are `(N, C, H, W)` (batch, channels, height, width), kernels are
 # `(F, C, KH, KW)` (F output channels), biases `(F,)`.
+#
+# **Key terms** ([glossary](../../docs/glossary.md)): convolution 卷积 · kernel 卷积核 · feature map 特征图 · stride 步长 · zero padding 补零 · receptive field 感受野 · weight sharing 权值共享 · local connectivity 局部连接 · number of parameters 参数量 · computation (FLOPs / MACs) 计算量 · fully-connected layer 全连接层 · cross-correlation 互相关
 
 # %% nbgrader={"grade": false, "grade_id": "setup", "locked": true, "schema_version": 3, "solution": false, "task": false}
 # %matplotlib inline

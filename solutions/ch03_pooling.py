@@ -34,6 +34,8 @@
 # divides by the full window size (`count_include_pad=True`); padding may be at most half the kernel.
 # `torch`, `scipy` and the course's pooling reference are switched off while your functions are
 # checked.
+#
+# **Key terms** ([glossary](../../docs/glossary.md)): feature map 特征图 · stride 步长 · backpropagation 反向传播 · pooling 池化 · max pooling 最大池化 · average pooling 平均池化 · overlapping pooling 重叠池化 · global average pooling 全局平均池化 · spatial pyramid pooling 空间金字塔池化 · translation invariance 平移不变性 · downsampling 下采样
 
 # %% nbgrader={"grade": false, "grade_id": "setup", "locked": true, "schema_version": 3, "solution": false, "task": false}
 # %matplotlib inline

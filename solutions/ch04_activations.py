@@ -41,6 +41,8 @@
 # Semantics follow `torch.nn.functional` (`F.sigmoid`, `F.relu`, `F.leaky_relu`, `F.elu`, `F.gelu`,
 # `F.softmax`, `F.log_softmax`); backward functions take the upstream gradient `dout` (the shape of
 # the output) and the same arguments as the forward, and return `dx` (the shape of `x`).
+#
+# **Key terms** ([glossary](../../docs/glossary.md)): activation function 激活函数 · nonlinearity 非线性 · step function 阶跃函数 · sigmoid Sigmoid 函数 · hyperbolic tangent 双曲正切 · zero-centred output 以 0 为中心的输出 · saturation 饱和 · vanishing gradient 梯度消失 · exploding gradient 梯度爆炸 · ReLU (rectified linear unit) 修正线性单元 · dead ReLU 神经元死亡 · leaky ReLU 带泄露的 ReLU
 
 # %% nbgrader={"grade": false, "grade_id": "setup", "locked": true, "schema_version": 3, "solution": false, "task": false}
 # %matplotlib inline

@@ -41,6 +41,8 @@
 # switched off: write the numpy yourself.
 #
 # Shapes: N samples, K classes. Logits are the raw scores *before* softmax or sigmoid.
+#
+# **Key terms** ([glossary](../../docs/glossary.md)): loss function 损失函数 · loss layer loss层 · cross-entropy 交叉熵 · entropy 熵 · likelihood 似然 · binary cross-entropy 二分类交叉熵 · one-hot encoding one-hot 编码 · L2 loss L2损失 · class imbalance 类别不平衡 · focal loss 焦点损失 · one-stage one stage系 · classification 分类任务损失
 
 # %% nbgrader={"grade": false, "grade_id": "setup", "locked": true, "schema_version": 3, "solution": false, "task": false}
 # %matplotlib inline

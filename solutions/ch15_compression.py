@@ -40,6 +40,8 @@
 # `course_lib.compress` and `course_lib.conv`) are switched off: write the numpy yourself. The chapter
 # ends with a table of size, accuracy and latency for every variant of the model, measured side by
 # side.
+#
+# **Key terms** ([glossary](../../docs/glossary.md)): model compression 模型压缩 · quantization 量化 · linear (uniform) quantization 线性量化 · weight quantization 权重量化 · half precision (fp16) 半精度 · pruning 剪枝 · channel pruning 通道剪枝 · weight sparsification 权重稀疏化 · network (knowledge) distillation 网络蒸馏 · soft targets 软目标 · FFT convolution FFT卷积 · Winograd convolution Winograd卷积
 
 # %% nbgrader={"grade": false, "grade_id": "setup", "locked": true, "schema_version": 3, "solution": false, "task": false}
 # %matplotlib inline
