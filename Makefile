@@ -1,12 +1,16 @@
 # The two commands of the README:
 #   make lab   — create .venv, install the pinned stack, build the chapters, open JupyterLab on chapters/
-#   make test  — create .venv, install the pinned stack + test tools, run the whole suite
+#   make test  — create .venv, install the pinned stack + test tools (and Debian's chromium), run the whole suite
 PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 LAB_ARGS ?=
 # nbgrader runs `alembic` by name: the venv's bin/ must be on PATH.
 export PATH := $(CURDIR)/$(BIN):$(PATH)
+
+# The browser tests drive Debian's chromium (never a browser downloaded at run time).
+CHROMIUM ?= /usr/bin/chromium
+SUDO := $(shell [ "$$(id -u)" = 0 ] || command -v sudo)
 
 .PHONY: lab test build lint bench clean
 
@@ -24,7 +28,12 @@ lab: $(VENV)/.installed
 build: $(VENV)/.installed
 	$(BIN)/course build
 
-test: $(VENV)/.installed
+$(CHROMIUM):
+	@echo "Installing Debian's chromium for the browser tests (apt-get install chromium)..."
+	-$(SUDO) apt-get update -qq && $(SUDO) env DEBIAN_FRONTEND=noninteractive \
+		apt-get install -y -qq --no-install-recommends chromium >/dev/null
+
+test: $(VENV)/.installed $(CHROMIUM)
 	$(BIN)/python -m pytest -n 2 --dist loadgroup
 
 lint: $(VENV)/.installed
