@@ -10,6 +10,8 @@
 from __future__ import annotations
 
 import argparse
+import os
+import shutil
 import sys
 import tempfile
 import time
@@ -59,15 +61,34 @@ def _cmd_check(course: Course, args: argparse.Namespace) -> int:
     return 0 if result.score >= result.max_score else 1
 
 
+def _parse_size(text: str) -> int | None:
+    """'6G' / '512M' / '1.5g' / '0' → bytes (None for no limit)."""
+    units = {"": 1, "K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40}
+    value = text.strip().upper().removesuffix("B")
+    unit = value[-1] if value and value[-1] in units else ""
+    try:
+        size = float(value.removesuffix(unit) if unit else value) * units[unit]
+    except ValueError:
+        raise CourseError(f"--memory {text!r}: expected a size such as 2G, 512M or 0") from None
+    if 0 < size < 256 << 20:
+        raise CourseError(f"--memory {text}: a kernel needs at least 256M (torch alone maps more)")
+    return int(size) or None
+
+
 def _cmd_grade(course: Course, args: argparse.Namespace) -> int:
     from .grading import autograde, discover, write_csv
 
     subs = discover(Path(args.submissions), course, args.chapter)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    print(f"Grading {len(subs)} notebook(s) from {args.submissions} into {out}/")
+    cache = out / ".cache"
+    if args.regrade and cache.exists():
+        shutil.rmtree(cache)
+    print(f"Grading {len(subs)} notebook(s) from {args.submissions} into {out}/ "
+          f"({args.workers} at a time, {args.timeout:g} s and {args.memory} of memory each)")
     start = time.perf_counter()
-    results = autograde(course, subs, out / "nbgrader", timeout=args.timeout,
+    results = autograde(course, subs, out / "nbgrader", timeout=args.timeout, workers=args.workers,
+                        memory_limit=_parse_size(args.memory), cache_dir=cache,
                         feedback_dir=None if args.no_feedback else out / "feedback")
     write_csv(results, out / "grades.csv")
     width = max(len(r.student) for r in results)
@@ -75,11 +96,19 @@ def _cmd_grade(course: Course, args: argparse.Namespace) -> int:
     for r in results:
         lost = [e.exercise for e in r.exercises if e.score < e.max_score]
         note = r.problem or (f"lost points in {', '.join(lost)}" if lost else "full marks")
+        stopped = sorted({e.reason.split(":")[0] for e in r.exercises if e.reason.startswith(("NotRun", "TimeLimit",
+                                                                                             "KernelDied"))})
+        if stopped and not r.problem:
+            note += f" — stopped early ({', '.join(stopped)})"
         print(f"{r.student:<{width}}  {r.chapter}  {r.score:>5g}/{r.max_score:<4g} {note}")
+        for extra in r.notes:
+            print(f"{'':<{width}}  note: {extra}")
     full = sum(r.score >= r.max_score for r in results)
     failed = sum(bool(r.problem) for r in results)
+    reused = sum(r.cached for r in results)
     print(f"\n{len(results)} graded in {time.perf_counter() - start:.0f} s: {full} full marks, "
-          f"{len(results) - full - failed} lost points, {failed} could not be run (reason above).")
+          f"{len(results) - full - failed} lost points, {failed} could not be run (reason above)."
+          + (f" {reused} unchanged since an earlier run: not graded again (--regrade to force)." if reused else ""))
     print(f"Wrote {out / 'grades.csv'}" + ("" if args.no_feedback else f" and feedback in {out / 'feedback'}/"))
     return 0
 
@@ -133,6 +162,11 @@ def _parser() -> argparse.ArgumentParser:
     g.add_argument("--out", default="graded", help="output folder (default: ./graded)")
     g.add_argument("--timeout", type=float, default=300, help="time limit per notebook in seconds")
     g.add_argument("--no-feedback", action="store_true", help="skip the feedback HTML")
+    g.add_argument("--workers", type=int, default=os.cpu_count() or 1,
+                   help="notebooks graded at once (default: the number of CPU cores)")
+    g.add_argument("--memory", default="6G", help="memory limit per grading kernel, e.g. 2G or 512M; 0 = none")
+    g.add_argument("--regrade", action="store_true",
+                   help="grade every submission again (default: skip ones graded before and unchanged)")
     g.set_defaults(func=_cmd_grade)
 
     lab = sub.add_parser("lab", help="open JupyterLab on chapters/ (extra arguments go to jupyter lab)")

@@ -8,11 +8,15 @@ the batch. Every run grades into a fresh copy of the gradebook: a score is alway
 from __future__ import annotations
 
 import csv
+import hashlib
+import json
+import queue
 import re
 import shutil
 import subprocess
 import textwrap
 from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -20,10 +24,10 @@ import nbformat
 from tqdm.auto import tqdm
 
 from .build import ensure_source
-from .course import Course, CourseError, run_nbgrader, write_config
+from .course import DEFAULT_MEMORY_LIMIT, Course, CourseError, run_nbgrader, write_config
 
 __all__ = ["ExerciseResult", "StudentResult", "Submission", "autograde", "discover", "exercise_name",
-           "graded_cells", "reasons_from_notebook", "write_csv", "format_table"]
+           "graded_cells", "reasons_from_notebook", "restore_missing_cells", "write_csv", "format_table"]
 
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")
 
@@ -49,7 +53,9 @@ class StudentResult:
     chapter: str
     exercises: list[ExerciseResult] = field(default_factory=list)
     problem: str = ""  # what went wrong with the notebook as a whole (time limit, invalid JSON, ...)
+    notes: list[str] = field(default_factory=list)  # what the grader repaired (e.g. restored test cells)
     feedback: Path | None = None
+    cached: bool = False  # reused from an earlier run: same notebook, same tests, same limits
 
     @property
     def score(self) -> float:
@@ -75,18 +81,35 @@ def graded_cells(notebook: nbformat.NotebookNode) -> list[tuple[str, float]]:
     return cells
 
 
+def _first_error(cell) -> str | None:
+    for out in cell.get("outputs", []):
+        if out.get("output_type") == "error":
+            value = _ANSI.sub("", str(out.get("evalue", ""))).strip()
+            return f"{out.get('ename', 'Error')}: {value}" if value else out.get("ename", "")
+    return None
+
+
 def reasons_from_notebook(notebook: nbformat.NotebookNode) -> dict[str, str]:
-    """grade_id → the error a graded cell ended with ("CheckFailure: ..."), for cells that failed."""
-    reasons = {}
+    """grade_id → the error a graded cell ended with ("CheckFailure: ..."), for cells that failed.
+
+    When the student's own code cell before it already failed (a MemoryError, a SyntaxError), that
+    error is named first: it, not the NameError that follows, is what the student must fix.
+    """
+    reasons, earlier = {}, None
     for cell in notebook.cells:
-        meta = cell.metadata.get("nbgrader", {})
-        if not meta.get("grade") or cell.cell_type != "code":
+        if cell.cell_type != "code":
             continue
-        for out in cell.get("outputs", []):
-            if out.get("output_type") == "error":
-                value = _ANSI.sub("", str(out.get("evalue", ""))).strip()
-                reasons[meta["grade_id"]] = f"{out.get('ename', 'Error')}: {value}" if value else out.get("ename", "")
-                break
+        meta = cell.metadata.get("nbgrader", {})
+        error = _first_error(cell)
+        if not meta.get("grade"):
+            if error and not error.startswith("NotRun"):
+                earlier = (meta.get("grade_id") or "a code cell", error)
+            continue
+        if error:
+            if earlier and not error.startswith(("NotRun", "TimeLimit", "KernelDied")):
+                error = f"your cell {earlier[0]} failed first with {earlier[1]} — then {error}"
+            reasons[meta["grade_id"]] = error
+        earlier = None
     return reasons
 
 
@@ -171,10 +194,32 @@ def discover(submissions: Path, course: Course, chapter: str | None = None) -> l
     return found
 
 
-def _prepare(course: Course, work: Path, chapters: Iterable[str]) -> None:
-    if work.exists():
-        shutil.rmtree(work)
-    write_config(work)
+def restore_missing_cells(notebook: nbformat.NotebookNode, source: nbformat.NotebookNode) -> list[str]:
+    """Put back the test and read-only cells a student deleted (nbgrader alone would silently leave
+    their points to manual grading). Each goes after the cell that precedes it in the source.
+    Returns the grade_ids restored."""
+    def gid(cell):
+        return cell.metadata.get("nbgrader", {}).get("grade_id")
+
+    present = {gid(c) for c in notebook.cells} - {None}
+    restored, previous = [], None
+    for cell in source.cells:
+        meta = cell.metadata.get("nbgrader", {})
+        if meta.get("grade_id") and meta["grade_id"] not in present and (meta.get("grade") or meta.get("locked")) \
+                and not meta.get("solution"):
+            at = 0
+            if previous is not None:
+                at = next(i for i, c in enumerate(notebook.cells) if gid(c) == previous) + 1
+            notebook.cells.insert(at, nbformat.from_dict(dict(cell, outputs=[]) if cell.cell_type == "code" else cell))
+            present.add(meta["grade_id"])
+            restored.append(meta["grade_id"])
+        if meta.get("grade_id") in present:
+            previous = meta["grade_id"]
+    return restored
+
+
+def _prepare(course: Course, work: Path, chapters: Iterable[str], timeout: float) -> None:
+    write_config(work, notebook_timeout=timeout)
     for chapter in chapters:
         ensure_source(course, chapter)
         shutil.copytree(course.build / "source" / chapter, work / "source" / chapter)
@@ -187,20 +232,30 @@ def _zero(result: StudentResult, cells: list[tuple[str, float]], reason: str) ->
     return result
 
 
-def _grade_one(work: Path, sub: Submission, cells: list[tuple[str, float]], timeout: float) -> StudentResult:
+#: Seconds nbgrader may take beyond the notebook's own time limit (start-up, saving) before it is killed.
+_STARTUP_MARGIN = 120.0
+
+
+def _grade_one(work: Path, sub: Submission, cells: list[tuple[str, float]], timeout: float,
+               memory_limit: int | None) -> StudentResult:
     result = StudentResult(sub.student, sub.chapter)
     try:
-        nbformat.validate(nbformat.read(sub.path, as_version=4))
+        notebook = nbformat.read(sub.path, as_version=4)
+        nbformat.validate(notebook)
     except Exception as err:
         return _zero(result, cells, f"not a valid notebook ({type(err).__name__}: {str(err).splitlines()[0][:200]})")
+    source = nbformat.read(work / "source" / sub.chapter / f"{sub.chapter}.ipynb", as_version=4)
+    restored = restore_missing_cells(notebook, source)
+    if restored:
+        result.notes.append(f"restored deleted cell(s) from the source: {', '.join(restored)}")
     dest = work / "submitted" / sub.student / sub.chapter / f"{sub.chapter}.ipynb"
     dest.parent.mkdir(parents=True, exist_ok=True)
-    shutil.copy2(sub.path, dest)
+    nbformat.write(notebook, dest)
     try:
         proc = run_nbgrader(work, "autograde", sub.chapter, "--student", sub.student, "--force",
-                            timeout=timeout)
+                            timeout=timeout + _STARTUP_MARGIN, memory_limit=memory_limit)
     except subprocess.TimeoutExpired:
-        return _zero(result, cells, f"time limit: grading stopped after {timeout:.0f} s")
+        return _zero(result, cells, f"time limit: grading stopped after {timeout + _STARTUP_MARGIN:.0f} s")
     graded = work / "autograded" / sub.student / sub.chapter / f"{sub.chapter}.ipynb"
     if proc.returncode != 0 or not graded.exists():
         return _zero(result, cells, f"autograding failed: {_last_error(proc.stdout)}")
@@ -219,23 +274,102 @@ def _grade_one(work: Path, sub: Submission, cells: list[tuple[str, float]], time
     return result
 
 
+def _cache_key(sub: Submission, work: Path, timeout: float, memory_limit: int | None) -> str:
+    """Changes when the submission, the chapter's source (tests) or the limits change."""
+    digest = hashlib.sha256()
+    digest.update(sub.path.read_bytes())
+    digest.update((work / "source" / sub.chapter / f"{sub.chapter}.ipynb").read_bytes())
+    digest.update(f"{sub.student}|{sub.chapter}|{timeout}|{memory_limit}|{CACHE_VERSION}".encode())
+    return digest.hexdigest()
+
+
+#: Bump when grading semantics change: cached results of older graders are then not reused.
+CACHE_VERSION = 2
+
+
+def _cached(cache_dir: Path | None, key: str, feedback_dir: Path | None) -> StudentResult | None:
+    if cache_dir is None or not (cache_dir / f"{key}.json").exists():
+        return None
+    data = json.loads((cache_dir / f"{key}.json").read_text())
+    result = StudentResult(data["student"], data["chapter"], [ExerciseResult(**e) for e in data["exercises"]],
+                           data["problem"], data["notes"], cached=True)
+    if feedback_dir is not None:
+        html = feedback_dir / result.student / f"{result.chapter}.html"
+        if not html.exists():
+            return None  # regrade to regenerate the feedback
+        result.feedback = html
+    return result
+
+
+def _store(cache_dir: Path | None, key: str, result: StudentResult) -> None:
+    if cache_dir is None:
+        return
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    data = {"student": result.student, "chapter": result.chapter, "problem": result.problem, "notes": result.notes,
+            "exercises": [vars(e) for e in result.exercises]}
+    (cache_dir / f"{key}.json").write_text(json.dumps(data, indent=1))
+
+
 def autograde(course: Course, submissions: list[Submission], work: Path, *, timeout: float = 300,
-              feedback_dir: Path | None = None, progress: bool = True) -> list[StudentResult]:
-    """Grade ``submissions`` in the nbgrader course directory ``work`` (recreated)."""
+              feedback_dir: Path | None = None, progress: bool = True,
+              memory_limit: int | None = DEFAULT_MEMORY_LIMIT, workers: int = 1,
+              cache_dir: Path | None = None) -> list[StudentResult]:
+    """Grade ``submissions`` in the nbgrader course directory ``work`` (recreated).
+
+    ``workers`` notebooks are graded at once, each worker in its own copy of the course directory
+    (its own gradebook: no SQLite lock contention). With ``cache_dir``, a submission graded before
+    with the same notebook, tests and limits is not graded again (resumable batches).
+    """
     unknown = [s for s in submissions if not s.chapter]
     if unknown:
         raise CourseError("cannot tell which chapter these notebooks belong to: "
                           + ", ".join(str(s.path) for s in unknown) + " — pass --chapter")
     chapters = sorted({s.chapter for s in submissions})
-    _prepare(course, work, chapters)
-    cells = {ch: graded_cells(nbformat.read(work / "source" / ch / f"{ch}.ipynb", as_version=4)) for ch in chapters}
-    results = []
-    bar = tqdm(submissions, desc="grading", unit="notebook", disable=not progress)
-    for sub in bar:
-        bar.set_postfix_str(f"{sub.student} / {sub.chapter}")
-        results.append(_grade_one(work, sub, cells[sub.chapter], timeout))
+    workers = max(1, min(int(workers), len(submissions)))
+    dirs = [work / f"worker-{k}" for k in range(workers)] if workers > 1 else [work]
+    if work.exists():
+        shutil.rmtree(work)
+    for d in dirs:
+        _prepare(course, d, chapters, timeout)
+    cells = {ch: graded_cells(nbformat.read(dirs[0] / "source" / ch / f"{ch}.ipynb", as_version=4))
+             for ch in chapters}
+    results: list[StudentResult | None] = [None] * len(submissions)
+    graded_in: dict[int, Path] = {}
+    todo = []
+    for i, sub in enumerate(submissions):
+        key = _cache_key(sub, dirs[0], timeout, memory_limit)
+        results[i] = _cached(cache_dir, key, feedback_dir)
+        if results[i] is None:
+            todo.append((i, sub, key))
+    free: queue.Queue[Path] = queue.Queue()
+    for d in dirs:
+        free.put(d)
+
+    def grade(item):
+        i, sub, key = item
+        d = free.get()
+        try:
+            result = _grade_one(d, sub, cells[sub.chapter], timeout, memory_limit)
+        finally:
+            free.put(d)
+        graded_in[i] = d
+        return i, result
+
+    bar = tqdm(total=len(submissions), initial=len(submissions) - len(todo), desc="grading", unit="notebook",
+               disable=not progress)
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        for i, result in (f.result() for f in as_completed(pool.submit(grade, item) for item in todo)):
+            results[i] = result
+            bar.set_postfix_str(f"{result.student} / {result.chapter}")
+            bar.update()
+    bar.close()
     if feedback_dir is not None:
-        _feedback(work, chapters, results, feedback_dir)
+        for d in dirs:
+            mine = [i for i, wd in graded_in.items() if wd == d]
+            if mine:
+                _feedback(d, sorted({submissions[i].chapter for i in mine}), [results[i] for i in mine], feedback_dir)
+    for i, _, key in todo:  # after the feedback: a cached result always has its feedback file
+        _store(cache_dir, key, results[i])
     return results
 
 

@@ -95,7 +95,8 @@ def test_grade_correct_blank_wrong(chapter, tmp_path, build_env):
 
     # correct: full marks, and the whole notebook ran without a single error output
     assert total["correct"] == maximum["correct"] > 0, by_student["correct"]
-    graded = nbformat.read(out / "nbgrader" / "autograded" / "correct" / chapter / f"{chapter}.ipynb", 4)
+    # (with --workers > 1 each worker has its own nbgrader directory under out/nbgrader/)
+    graded = nbformat.read(next((out / "nbgrader").glob(f"**/autograded/correct/{chapter}/{chapter}.ipynb")), 4)
     errors = [c.source[:80] for c in graded.cells if c.cell_type == "code"
               and any(o.get("output_type") == "error" for o in c.get("outputs", []))]
     assert not errors, f"cells of the solution notebook raised: {errors}"
@@ -170,29 +171,75 @@ def test_every_solution_has_a_chapter_and_a_mistake():
     assert sorted(MISTAKES) == CHAPTERS, "add tests/mistakes/<chapter>.json for every chapter"
 
 
-def test_hanging_and_crashing_notebooks_do_not_stop_the_batch(tmp_path, build_env):
-    """A loop that ignores Ctrl-C hits the time limit and leaves no kernel behind; os._exit() is reported;
-    the other students are still graded."""
-    chapter = "ch03_pooling"  # short, no training: the time goes into the hostile cells
-    subs = tmp_path / "subs"
-    gid = MISTAKES[chapter]["cell"]
-    hostile = {
-        "looper": "import signal\nsignal.signal(signal.SIGINT, signal.SIG_IGN)\nwhile True:\n    pass\n",
-        "crasher": "import os\nos._exit(1)\n",
+def _hostile_submissions(chapter: str, folder: Path) -> None:
+    """Correct notebooks with one hostile or broken part each (see test_hostile_submissions)."""
+    solved = _solution_sources(chapter)
+    gid, old, new = (MISTAKES[chapter][k] for k in ("cell", "replace", "with"))
+    wrong = dict(solved, **{gid: solved[gid].replace(old, new, 1)})
+    loop = "import signal\nsignal.signal(signal.SIGINT, signal.SIG_IGN)\nwhile True:\n    pass\n"
+    bomb = "chunks = []\nwhile True:\n    chunks.append(np.ones(1 << 27))\n"
+    notebooks = {
+        "looper": _submission(chapter, dict(solved, adaptive_max_pool2d=loop)),
+        "crasher": _submission(chapter, dict(solved, global_avg_pool2d="import os\nos._exit(1)\n")),
+        "bomb": _submission(chapter, dict(solved, avg_pool2d_backward=bomb)),
+        "deleter": _submission(chapter, wrong),
+        "editor": _submission(chapter, wrong),
+        "blank": _submission(chapter, {}),
     }
-    subs.mkdir()
-    for student, code in hostile.items():
-        nbformat.write(_submission(chapter, {gid: code}), subs / f"{student}.ipynb")
-    nbformat.write(_submission(chapter, {}), subs / "blank.ipynb")
-    proc = _course("grade", str(subs), "--out", str(tmp_path / "out"), "--timeout", "25", "--no-feedback",
-                   env=build_env)
+    notebooks["deleter"].cells = [c for c in notebooks["deleter"].cells
+                                  if c.metadata.get("nbgrader", {}).get("grade_id") not in ("setup", f"test_{gid}")]
+    for cell in notebooks["editor"].cells:
+        if cell.metadata.get("nbgrader", {}).get("grade_id") == f"test_{gid}":
+            cell.source = "pass  # the test, edited away"
+    folder.mkdir(parents=True)
+    for student, nb in notebooks.items():
+        nbformat.write(nb, folder / f"{student}.ipynb")
+    (folder / "garbage.ipynb").write_text("{ not json")
+
+
+def test_hostile_submissions(tmp_path, build_env):
+    """Each hostile notebook loses exactly the points of what it broke; the batch goes on; nothing is left running.
+
+    - a loop that ignores Ctrl-C: the notebook's time limit stops it; exercises before it keep their points;
+    - os._exit() in a code cell: the exercises after it score 0 "the kernel died";
+    - a memory bomb: MemoryError under the kernel's memory limit, that exercise 0, the machine safe;
+    - a deleted test cell (and setup cell) is restored from the source and graded, never left to "manual grading";
+    - an edited test cell is overwritten by the source's;
+    - invalid JSON: 0 with a reason.
+    """
+    chapter = "ch03_pooling"  # short, no training: the time goes into the hostile cells
+    assert MISTAKES[chapter]["cell"] == "max_pool2d"
+    subs = tmp_path / "subs"
+    _hostile_submissions(chapter, subs)
+    args = ["grade", str(subs), "--chapter", chapter, "--out", str(tmp_path / "out"), "--timeout", "30",
+            "--memory", "3G", "--workers", "2", "--no-feedback"]
+    proc = _course(*args, env=build_env)
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    rows = {r["student"]: r for r in csv.DictReader((tmp_path / "out" / "grades.csv").open())}
-    assert set(rows) == {"looper", "crasher", "blank"}
-    assert "time limit" in rows["looper"]["reason"]
-    assert "blank" in proc.stdout and rows["blank"]["reason"].startswith("CheckFailure")
-    assert "kernel died" in rows["crasher"]["reason"] and float(rows["crasher"]["score"]) == 0
+    rows: dict[str, dict[str, dict]] = {}
+    for r in csv.DictReader((tmp_path / "out" / "grades.csv").open()):
+        rows.setdefault(r["student"], {})[r["exercise"]] = r
+
+    def lost(student):
+        return {ex for ex, r in rows[student].items() if float(r["score"]) < float(r["max"])}
+
+    assert lost("looper") == {"adaptive_max_pool2d", "spatial_pyramid_pool"}
+    assert "time limit" in rows["looper"]["spatial_pyramid_pool"]["reason"]
+    assert lost("crasher") == {"global_avg_pool2d", "adaptive_max_pool2d", "spatial_pyramid_pool"}
+    assert "kernel died" in rows["crasher"]["adaptive_max_pool2d"]["reason"]
+    assert lost("bomb") == {"avg_pool2d_backward"}
+    assert "MemoryError" in rows["bomb"]["avg_pool2d_backward"]["reason"]
+    for student in ("deleter", "editor"):
+        assert lost(student) == {"max_pool2d"}, student
+        assert rows[student]["max_pool2d"]["reason"].startswith("CheckFailure"), rows[student]["max_pool2d"]
+    assert "restored deleted cell(s) from the source: setup, test_max_pool2d" in proc.stdout
+    assert all(float(r["score"]) == 0 for r in rows["blank"].values())
+    assert all("not a valid notebook" in r["reason"] for r in rows["garbage"].values())
     assert not _kernels_under(tmp_path), "grading left a kernel running"
+    # Resumable: a second run grades only what changed (here: nothing but the repaired garbage).
+    nbformat.write(_submission(chapter, {}), subs / "garbage.ipynb")
+    again = _course(*args, env=build_env)
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert "6 unchanged since an earlier run" in again.stdout, again.stdout
 
 
 def _kernels_under(folder: Path) -> list[int]:
