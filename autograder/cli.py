@@ -1,8 +1,9 @@
-"""The ``course`` command line: build, check, grade, lab, list.
+"""The ``course`` command line: build, check, grade, report, lab, list.
 
     course build [CHAPTER ...] [--force] [--check]   instructors: solutions/ → chapters/
     course check NOTEBOOK                            students: score table with reasons
-    course grade SUBMISSIONS [--chapter CH]          instructors: feedback HTML + grades.csv
+    course grade SUBMISSIONS [--chapter CH]          instructors: feedback HTML + grades.csv + report
+    course report GRADES_CSV                         instructors: score distribution, common mistakes
     course lab [JUPYTER ARGS ...]                    open JupyterLab on chapters/
     course list                                      chapters and their graded exercises
 """
@@ -10,6 +11,7 @@
 from __future__ import annotations
 
 import argparse
+import csv
 import os
 import shutil
 import sys
@@ -110,6 +112,25 @@ def _cmd_grade(course: Course, args: argparse.Namespace) -> int:
           f"{len(results) - full - failed} lost points, {failed} could not be run (reason above)."
           + (f" {reused} unchanged since an earlier run: not graded again (--regrade to force)." if reused else ""))
     print(f"Wrote {out / 'grades.csv'}" + ("" if args.no_feedback else f" and feedback in {out / 'feedback'}/"))
+    _print_report(out / "grades.csv", out / "report")
+    return 0
+
+
+def _print_report(grades: Path, out: Path) -> None:
+    from .report import summarise, write_report
+
+    paths = write_report(grades, out)
+    _, common = summarise(list(csv.DictReader(grades.open(newline=""))))
+    if common:
+        print("\nMost common reasons for lost points:")
+        for chapter, exercise, group, students in common[:5]:
+            print(f"  {students:>3} × {chapter[:4]} {exercise}: {group}")
+    print(f"Instructor report: {', '.join(str(p) for p in paths)}")
+
+
+def _cmd_report(course: Course, args: argparse.Namespace) -> int:
+    grades = Path(args.grades)
+    _print_report(grades, Path(args.out) if args.out else grades.parent / "report")
     return 0
 
 
@@ -168,6 +189,11 @@ def _parser() -> argparse.ArgumentParser:
     g.add_argument("--regrade", action="store_true",
                    help="grade every submission again (default: skip ones graded before and unchanged)")
     g.set_defaults(func=_cmd_grade)
+
+    r = sub.add_parser("report", help="per-exercise score distribution and common failure reasons (instructors)")
+    r.add_argument("grades", help="a grades.csv written by `course grade`")
+    r.add_argument("--out", help="output folder (default: report/ next to grades.csv)")
+    r.set_defaults(func=_cmd_report)
 
     lab = sub.add_parser("lab", help="open JupyterLab on chapters/ (extra arguments go to jupyter lab)")
     lab.add_argument("jupyter_args", nargs="*", help="e.g. --no-browser --port 8890")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import csv
+
 import nbformat
 import pytest
 
@@ -115,3 +117,29 @@ def test_feedback_preprocessor_hides_hidden_tests():
     assert "hidden_check" not in cell.source + "".join(cell.outputs[0].traceback)
     assert cell.outputs[0].traceback == ["CheckFailure: x is wrong"]
     assert HideHiddenTests().enabled
+
+
+def test_instructor_report(tmp_path, capsys):
+    from autograder.cli import main
+    from autograder.report import reason_group
+
+    grades = tmp_path / "grades.csv"
+    rows = ["student,chapter,exercise,score,max,reason"]
+    for i in range(4):  # 4 students: one full, two with the same mistake at different sizes, one blank
+        wrong = f"CheckFailure: the result of f(x=array ({i}, 2)): {i + 1} of 72 values are wrong. First at ({i}, 0)"
+        score, reason = ("3", "") if i == 0 else ("0", "NotImplementedError: not implemented yet") if i == 3 else \
+            ("0", wrong)
+        rows += [f"s{i},ch02_convolution,f,{score},3,\"{reason}\"", f"s{i},ch02_convolution,g,1,2,AssertionError: x"]
+    grades.write_text("\n".join(rows) + "\n")
+    assert main(["report", str(grades)]) == 0
+    out = capsys.readouterr().out
+    assert "2 × ch02 f: CheckFailure: the result of f: N of N values are wrong." in out
+    report = tmp_path / "report"
+    exercises = list(csv.DictReader((report / "exercises.csv").open()))
+    f = next(r for r in exercises if r["exercise"] == "f")
+    assert (f["submissions"], f["mean"], f["full_marks_%"], f["zero_%"]) == ("4", "0.75", "25", "75")
+    g = next(r for r in exercises if r["exercise"] == "g")
+    assert g["partial_%"] == "100"
+    assert (report / "scores.png").read_bytes()[:4] == b"\x89PNG"
+    assert reason_group("TimeLimit: ran 300 s") == "TimeLimit: ran N s"
+    assert main(["report", str(tmp_path / "missing.csv")]) == 2

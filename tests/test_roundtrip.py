@@ -235,6 +235,7 @@ def test_hostile_submissions(tmp_path, build_env):
     assert all(float(r["score"]) == 0 for r in rows["blank"].values())
     assert all("not a valid notebook" in r["reason"] for r in rows["garbage"].values())
     assert not _kernels_under(tmp_path), "grading left a kernel running"
+    assert "Most common reasons for lost points" in proc.stdout and (tmp_path / "out/report/reasons.csv").exists()
     # Resumable: a second run grades only what changed (here: nothing but the repaired garbage).
     nbformat.write(_submission(chapter, {}), subs / "garbage.ipynb")
     again = _course(*args, env=build_env)
