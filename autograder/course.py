@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import functools
 import os
+import signal
 import subprocess
 import sys
+import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -125,20 +128,40 @@ def _limit_memory(limit: int) -> None:
     resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
 
 
-def run_nbgrader(course_dir: Path, *args: str, timeout: float | None = None,
-                 memory_limit: int | None = None) -> subprocess.CompletedProcess:
+def run_nbgrader(course_dir: Path, *args: str, timeout: float | None = None, memory_limit: int | None = None,
+                 on_line: Callable[[str], None] | None = None) -> subprocess.CompletedProcess:
     """Run ``nbgrader <args>`` inside ``course_dir``; raises ``subprocess.TimeoutExpired`` after
     killing the whole process group (kernels included) when ``timeout`` runs out. ``memory_limit``
-    (bytes) caps the address space of nbgrader and of every kernel it starts."""
+    (bytes) caps the address space of nbgrader and of every kernel it starts; ``on_line`` sees each
+    line of nbgrader's log as it comes. Nothing nbgrader started outlives it."""
     preexec = functools.partial(_limit_memory, int(memory_limit)) if memory_limit else None
     proc = subprocess.Popen([sys.executable, "-m", "nbgrader", *args], cwd=course_dir, env=nbgrader_env(),
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                             start_new_session=True, stdin=subprocess.DEVNULL, preexec_fn=preexec)
+    lines: list[str] = []
+
+    def pump() -> None:
+        for line in proc.stdout:
+            lines.append(line)
+            if on_line is not None:
+                on_line(line)
+
+    reader = threading.Thread(target=pump, daemon=True)
+    reader.start()
     try:
-        out, _ = proc.communicate(timeout=timeout)
+        proc.wait(timeout=timeout)
     except subprocess.TimeoutExpired:
-        import signal
-        os.killpg(proc.pid, signal.SIGKILL)
-        proc.communicate()
+        _kill_group(proc.pid)
+        proc.wait()
+        reader.join(5)
         raise
-    return subprocess.CompletedProcess(proc.args, proc.returncode, out, "")
+    _kill_group(proc.pid)  # a kernel left behind would hold the pipe open (and the CPU)
+    reader.join(5)
+    return subprocess.CompletedProcess(proc.args, proc.returncode, "".join(lines), "")
+
+
+def _kill_group(pid: int) -> None:
+    try:
+        os.killpg(pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass

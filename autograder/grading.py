@@ -10,12 +10,12 @@ from __future__ import annotations
 import csv
 import hashlib
 import json
-import queue
 import re
 import shutil
 import subprocess
 import textwrap
-from collections.abc import Iterable
+import threading
+from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -236,8 +236,9 @@ def _zero(result: StudentResult, cells: list[tuple[str, float]], reason: str) ->
 _STARTUP_MARGIN = 120.0
 
 
-def _grade_one(work: Path, sub: Submission, cells: list[tuple[str, float]], timeout: float,
-               memory_limit: int | None) -> StudentResult:
+def _stage(work: Path, sub: Submission, cells: list[tuple[str, float]]) -> StudentResult:
+    """Validate ``sub``, put back deleted test cells and copy it into ``work/submitted``.
+    The result has ``problem`` set when the notebook cannot be graded at all."""
     result = StudentResult(sub.student, sub.chapter)
     try:
         notebook = nbformat.read(sub.path, as_version=4)
@@ -251,27 +252,83 @@ def _grade_one(work: Path, sub: Submission, cells: list[tuple[str, float]], time
     dest = work / "submitted" / sub.student / sub.chapter / f"{sub.chapter}.ipynb"
     dest.parent.mkdir(parents=True, exist_ok=True)
     nbformat.write(notebook, dest)
-    try:
-        proc = run_nbgrader(work, "autograde", sub.chapter, "--student", sub.student, "--force",
-                            timeout=timeout + _STARTUP_MARGIN, memory_limit=memory_limit)
-    except subprocess.TimeoutExpired:
-        return _zero(result, cells, f"time limit: grading stopped after {timeout + _STARTUP_MARGIN:.0f} s")
-    graded = work / "autograded" / sub.student / sub.chapter / f"{sub.chapter}.ipynb"
-    if proc.returncode != 0 or not graded.exists():
-        return _zero(result, cells, f"autograding failed: {_last_error(proc.stdout)}")
-    reasons = reasons_from_notebook(nbformat.read(graded, as_version=4))
-    from nbgrader.api import Gradebook
+    return result
 
-    with Gradebook(f"sqlite:///{work / 'gradebook.db'}") as gb:
-        sub_nb = gb.find_submission_notebook(sub.chapter, sub.chapter, sub.student)
-        scores = {g.name: (float(g.score or 0.0), float(g.max_score or 0.0)) for g in sub_nb.grades}
+
+def _collect(work: Path, sub: Submission, result: StudentResult, cells: list[tuple[str, float]]) -> bool:
+    """Scores from the gradebook and reasons from the graded notebook; False if nbgrader graded nothing."""
+    from nbgrader.api import Gradebook, MissingEntry
+
+    graded = work / "autograded" / sub.student / sub.chapter / f"{sub.chapter}.ipynb"
+    if not graded.exists():
+        return False
+    try:
+        with Gradebook(f"sqlite:///{work / 'gradebook.db'}") as gb:
+            sub_nb = gb.find_submission_notebook(sub.chapter, sub.chapter, sub.student)
+            scores = {g.name: (float(g.score or 0.0), float(g.max_score or 0.0)) for g in sub_nb.grades}
+    except MissingEntry:
+        return False
+    reasons = reasons_from_notebook(nbformat.read(graded, as_version=4))
+    result.exercises = []
     for gid, pts in cells:
         score, max_score = scores.get(gid, (0.0, pts))
         reason = reasons.get(gid, "") if score < max_score else ""
         if score < max_score and not reason:
             reason = "test cell did not pass (no error message recorded)"
         result.exercises.append(ExerciseResult(exercise_name(gid), score, max_score, reason))
-    return result
+    return True
+
+
+#: Seconds nbgrader may take beyond the notebooks' own time limits (start-up, saving) before it is killed.
+_STARTUP_MARGIN = 120.0
+
+
+def _grade_batch(work: Path, subs: list[Submission], cells: dict[str, list[tuple[str, float]]], timeout: float,
+                 memory_limit: int | None, done: Callable[[StudentResult], None]) -> list[StudentResult]:
+    """Grade ``subs`` in one ``nbgrader autograde`` per chapter (its start-up paid once, not per
+    student); SafeExecute keeps each notebook to ``timeout``. A student nbgrader could not grade
+    in the batch is graded alone, so that the reason is theirs."""
+    results = [_stage(work, sub, cells[sub.chapter]) for sub in subs]
+    for r in results:
+        if r.problem:
+            done(r)
+    pending = {(s.student, s.chapter): (s, r) for s, r in zip(subs, results, strict=True) if not r.problem}
+    writes: dict[str, int] = {}
+
+    def on_line(line: str) -> None:  # nbgrader writes each graded notebook twice: sanitized, then executed
+        found = re.search(r"Writing \d+ bytes to .*/autograded/([^/]+)/([^/]+)/", line)
+        if found and (key := (found[1], found[2])) in pending:
+            writes[key] = writes.get(key, 0) + 1
+            if writes[key] == 2:
+                sub, result = pending[key]
+                done(result) if _collect(work, sub, result, cells[sub.chapter]) else None
+
+    for chapter in sorted({c for _, c in pending}):
+        n = sum(c == chapter for _, c in pending)
+        try:
+            run_nbgrader(work, "autograde", chapter, "--force", timeout=n * (timeout + _STARTUP_MARGIN),
+                         memory_limit=memory_limit, on_line=on_line)
+        except subprocess.TimeoutExpired:
+            pass  # whatever was graded is in the gradebook; the rest is retried one by one below
+    for (student, chapter), (sub, result) in pending.items():
+        if writes.get((student, chapter), 0) >= 2 and result.exercises:
+            continue
+        if not _collect(work, sub, result, cells[chapter]):
+            _grade_alone(work, sub, result, cells[chapter], timeout, memory_limit)
+        done(result)
+    return results
+
+
+def _grade_alone(work: Path, sub: Submission, result: StudentResult, cells: list[tuple[str, float]],
+                 timeout: float, memory_limit: int | None) -> None:
+    try:
+        proc = run_nbgrader(work, "autograde", sub.chapter, "--student", sub.student, "--force",
+                            timeout=timeout + _STARTUP_MARGIN, memory_limit=memory_limit)
+    except subprocess.TimeoutExpired:
+        _zero(result, cells, f"time limit: grading stopped after {timeout + _STARTUP_MARGIN:.0f} s")
+        return
+    if proc.returncode != 0 or not _collect(work, sub, result, cells):
+        _zero(result, cells, f"autograding failed: {_last_error(proc.stdout)}")
 
 
 def _cache_key(sub: Submission, work: Path, timeout: float, memory_limit: int | None) -> str:
@@ -341,27 +398,24 @@ def autograde(course: Course, submissions: list[Submission], work: Path, *, time
         results[i] = _cached(cache_dir, key, feedback_dir)
         if results[i] is None:
             todo.append((i, sub, key))
-    free: queue.Queue[Path] = queue.Queue()
-    for d in dirs:
-        free.put(d)
-
-    def grade(item):
-        i, sub, key = item
-        d = free.get()
-        try:
-            result = _grade_one(d, sub, cells[sub.chapter], timeout, memory_limit)
-        finally:
-            free.put(d)
-        graded_in[i] = d
-        return i, result
-
     bar = tqdm(total=len(submissions), initial=len(submissions) - len(todo), desc="grading", unit="notebook",
                disable=not progress)
-    with ThreadPoolExecutor(max_workers=workers) as pool:
-        for i, result in (f.result() for f in as_completed(pool.submit(grade, item) for item in todo)):
-            results[i] = result
+    lock = threading.Lock()
+
+    def done(result: StudentResult) -> None:
+        with lock:
             bar.set_postfix_str(f"{result.student} / {result.chapter}")
             bar.update()
+
+    shares = [todo[k::workers] for k in range(workers)]  # round robin: each worker grades its share in one batch
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        futures = {pool.submit(_grade_batch, d, [sub for _, sub, _ in share], cells, timeout, memory_limit, done):
+                   (d, share) for d, share in zip(dirs, shares, strict=True) if share}
+        for future in as_completed(futures):
+            d, share = futures[future]
+            for (i, _, _), result in zip(share, future.result(), strict=True):
+                results[i] = result
+                graded_in[i] = d
     bar.close()
     if feedback_dir is not None:
         for d in dirs:
