@@ -1,0 +1,89 @@
+"""Grading cost, measured side by side in one run (issue: grader at classroom scale).
+
+    .venv/bin/python benchmarks/bench_grading.py [CHAPTER] [--students 30] [--workers 2]
+
+1. plain execution of the chapter's correct notebook: ``jupyter nbconvert --execute``, a command like
+   ``course grade`` (both pay their Python start-up);
+2. ``course grade`` of that one notebook (nbgrader autograde with SafeExecute, gradebook, reasons);
+3. ``course grade`` of ``--students`` copies with ``--workers`` in parallel.
+
+Prints the ratio grade/plain (target ≤ 1.3) and the batch time (target: 30 notebooks ≤ 120 s on 2
+cores). Exit 1 if a target is missed. Both are ratios/timings of the same machine in the same run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import nbformat
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from autograder.course import Course, nbgrader_env  # noqa: E402
+from autograder.grading import autograde, discover  # noqa: E402
+from tests.test_roundtrip import _solution_sources, _submission  # noqa: E402
+
+RATIO_TARGET = 1.3
+BATCH_TARGET_S = 120.0
+
+
+def plain(path: Path) -> float:
+    start = time.perf_counter()
+    subprocess.run([sys.executable, "-m", "jupyter", "nbconvert", "--execute", "--to", "notebook",
+                    "--output", str(path.with_suffix(".executed.ipynb")), str(path)],
+                   env=nbgrader_env(), check=True, capture_output=True)
+    return time.perf_counter() - start
+
+
+def grade(course: Course, folder: Path, chapter: str, workers: int, work: Path) -> float:
+    subs = discover(folder, course, chapter)
+    start = time.perf_counter()
+    results = autograde(course, subs, work, workers=workers, progress=False)
+    elapsed = time.perf_counter() - start
+    bad = [r.student for r in results if r.score < r.max_score]
+    if bad:
+        raise SystemExit(f"correct notebooks lost points: {bad}")
+    return elapsed
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("chapter", nargs="?", default="ch03_pooling")
+    ap.add_argument("--students", type=int, default=30)
+    ap.add_argument("--workers", type=int, default=2)
+    args = ap.parse_args()
+    course = Course(ROOT)
+    chapter = course.resolve_chapter(args.chapter)
+    tmp = Path(tempfile.mkdtemp(prefix="bench-grading-"))
+    try:
+        one, many = tmp / "one", tmp / "many"
+        one.mkdir()
+        many.mkdir()
+        nb = _submission(chapter, _solution_sources(chapter))
+        nbformat.write(nb, one / "student.ipynb")
+        for k in range(args.students):
+            nbformat.write(nb, many / f"student{k:02d}.ipynb")
+        grade(course, one, chapter, 1, tmp / "warm")  # warm the file cache and build the source once
+        t_plain = plain(one / "student.ipynb")
+        t_one = grade(course, one, chapter, 1, tmp / "w1")
+        t_many = grade(course, many, chapter, args.workers, tmp / "wN")
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    ratio = t_one / t_plain
+    print(f"{chapter}: plain execution {t_plain:.1f} s, graded {t_one:.1f} s  → ratio {ratio:.2f} "
+          f"(target ≤ {RATIO_TARGET})")
+    print(f"{args.students} notebooks with {args.workers} workers: {t_many:.0f} s "
+          f"({t_many / args.students:.1f} s per notebook; target ≤ {BATCH_TARGET_S:.0f} s for 30)")
+    ok = ratio <= RATIO_TARGET and (args.students != 30 or t_many <= BATCH_TARGET_S)
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
