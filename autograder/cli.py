@@ -4,6 +4,8 @@
     course check NOTEBOOK                            students: score table with reasons
     course grade SUBMISSIONS [--chapter CH]          instructors: feedback HTML + grades.csv + report
     course report GRADES_CSV                         instructors: score distribution, common mistakes
+    course release|collect|return CHAPTER            instructors: nbgrader exchange steps
+    course fetch|submit|fetch-feedback CHAPTER       students: nbgrader exchange steps
     course lab [JUPYTER ARGS ...]                    open JupyterLab on chapters/
     course list                                      chapters and their graded exercises
 """
@@ -134,6 +136,42 @@ def _cmd_report(course: Course, args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_exchange(course: Course, args: argparse.Namespace) -> int:
+    from . import exchange as ex
+
+    root = ex.exchange_root(args.exchange)
+    step = args.command
+    if step in ("fetch", "submit", "fetch-feedback"):
+        chapter = args.chapter  # students may not have the course checkout: take the name as given
+        if course.chapter_names():
+            try:
+                chapter = course.resolve_chapter(args.chapter)
+            except CourseError:
+                pass
+        workdir = Path(args.dir).resolve()
+        if step == "fetch":
+            print(f"Fetched {ex.fetch(chapter, root, workdir)}/ from {root}")
+        elif step == "submit":
+            ex.submit(chapter, root, workdir, args.student)
+            print(f"Submitted {workdir / chapter}/ to {root}")
+        else:
+            files = ex.fetch_feedback(chapter, root, workdir, args.student)
+            print("Feedback: " + (", ".join(map(str, files)) if files else "none yet"))
+        return 0
+    chapter = course.resolve_chapter(args.chapter)
+    if step == "release":
+        print(f"Released {chapter} to {ex.release(course, chapter, root)}/")
+    elif step == "collect":
+        out = ex.collect(course, chapter, root)
+        students = sorted(p.name for p in out.iterdir() if (p / chapter).is_dir())
+        print(f"Collected {len(students)} submission(s) into {out}/: {', '.join(students)}\n"
+              f"Next: course grade {out} --chapter {chapter}")
+    else:  # return
+        students = ex.return_feedback(course, chapter, root, Path(args.graded))
+        print(f"Returned feedback to {len(students)} student(s): {', '.join(students)}")
+    return 0
+
+
 def _cmd_lab(course: Course, args: argparse.Namespace) -> int:
     from .lab import lab
 
@@ -194,6 +232,26 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument("grades", help="a grades.csv written by `course grade`")
     r.add_argument("--out", help="output folder (default: report/ next to grades.csv)")
     r.set_defaults(func=_cmd_report)
+
+    steps = {
+        "release": "publish a chapter in the nbgrader exchange (instructors)",
+        "fetch": "download a released chapter into --dir (students)",
+        "submit": "hand in --dir/<chapter>/ (students)",
+        "collect": "gather the latest submissions into the build's submitted/ (instructors)",
+        "return": "put the feedback of `course grade --out GRADED` into the exchange (instructors)",
+        "fetch-feedback": "download your feedback into --dir/<chapter>/feedback/ (students)",
+    }
+    for step, text in steps.items():
+        e = sub.add_parser(step, help=text)
+        e.add_argument("chapter")
+        e.add_argument("--exchange", help="exchange folder (default: $COURSE_EXCHANGE or /srv/nbgrader/exchange)")
+        if step in ("fetch", "submit", "fetch-feedback"):
+            e.add_argument("--dir", default=".", help="your work folder (default: the current one)")
+        if step in ("submit", "fetch-feedback"):
+            e.add_argument("--student", help="your student id, on a shared account (default: your user name)")
+        if step == "return":
+            e.add_argument("--graded", default="graded", help="the --out folder of course grade (default: graded)")
+        e.set_defaults(func=_cmd_exchange)
 
     lab = sub.add_parser("lab", help="open JupyterLab on chapters/ (extra arguments go to jupyter lab)")
     lab.add_argument("jupyter_args", nargs="*", help="e.g. --no-browser --port 8890")

@@ -10,7 +10,6 @@ from __future__ import annotations
 import csv
 import html as html_module
 import json
-import os
 import shutil
 import subprocess
 import sys
@@ -36,14 +35,6 @@ pytestmark = pytest.mark.slow
 def _course(*args: str, cwd: Path = ROOT, env: dict | None = None, timeout: float = 900) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "autograder.cli", *args], cwd=cwd, text=True,
                           capture_output=True, timeout=timeout, env=env)
-
-
-@pytest.fixture(scope="module")
-def build_env(tmp_path_factory) -> dict:
-    """A private nbgrader build directory per test worker: parallel workers never share a gradebook."""
-    env = dict(os.environ)
-    env["COURSE_BUILD_DIR"] = str(tmp_path_factory.mktemp("build") / "course")
-    return env
 
 
 def _solution_sources(chapter: str) -> dict[str, str]:
