@@ -50,8 +50,8 @@ ch01,ch02 | gradient checking | 梯度检验 | comparing analytic gradients with
 ch03 | pooling | 池化 | summarising each window by one number; no parameters
 ch03 | max pooling | 最大池化 | keep the largest value of each window
 ch03 | average pooling | 平均池化 | keep the mean of each window
-ch03 | overlapping pooling | 重叠池化 | windows larger than the stride (AlexNet: 3×3, stride 2)
-ch03 | global average pooling | 全局平均池化 | one mean per channel; replaces FC layers (NiN, GoogLeNet)
+ch03,ch08 | overlapping pooling | 重叠池化 | windows larger than the stride (AlexNet: 3×3, stride 2)
+ch03,ch08 | global average pooling | 全局平均池化 | one mean per channel; replaces FC layers (NiN, GoogLeNet)
 ch03 | spatial pyramid pooling | 空间金字塔池化 | pooling into fixed grids (1+4+16 = 21 bins): fixed-length output
 ch03 | translation invariance | 平移不变性 | the output changes little when the input shifts
 ch03 | downsampling | 下采样 | reducing the spatial size of feature maps
@@ -145,6 +145,34 @@ ch15 | network (knowledge) distillation | 网络蒸馏 / 知识蒸馏 | train a 
 ch15 | soft targets / temperature | 软目标 / 温度 | softmax(z/T), T > 1: flatter distributions reveal class similarities
 ch15 | FFT convolution | FFT卷积 | convolution as a product of Fourier transforms; cost independent of kernel size
 ch15 | Winograd convolution | Winograd卷积 | minimal filtering F(2×2,3×3): 16 instead of 36 multiplies per output tile
+ch17 | autoencoder | 自编码器 | a network trained to reproduce its input through a narrow code, learning a compressed representation
+ch17 | encoder | 编码器 | the part of an autoencoder that maps an input to its code
+ch17 | decoder | 解码器 | the part of an autoencoder that maps a code back to an input-shaped output
+ch17 | bottleneck | 瓶颈层 | the narrowest layer of an autoencoder, whose activations are the code
+ch17 | lossy compression | 有损压缩 | compression whose decoding only approximates the original, trading bits for error
+ch17 | upsampling | 上采样 | any operation that raises the resolution of a feature map (unpooling, transposed convolution, interpolation)
+ch17 | transposed convolution | 反卷积 | the adjoint of a convolution: each input pixel stamps the kernel onto the output S pixels apart; the convolution's backward pass for its input
+ch17 | unpooling | 上池化 | the partial inverse of max pooling: each pooled value goes back to its recorded position, zeros elsewhere
+ch17 | interpolation | 插值 | filling in new pixels from their neighbours by a fixed rule such as nearest or bilinear
+ch17 | denoising autoencoder | 去噪自编码器 | an autoencoder trained to map corrupted inputs to the clean originals
+ch17 | variational autoencoder | 变分自编码器 | an autoencoder whose encoder outputs a distribution over codes, trained on the ELBO so that decoding prior samples generates data
+ch17 | latent space | 隐空间 | the space of the codes z between encoder and decoder
+ch17 | reparameterization trick | 重参数化技巧 | writing z = mu + sigma * eps with eps ~ N(0, I) so that sampling is differentiable in mu and sigma
+ch17 | KL divergence | KL 散度 | how much a distribution q differs from p, the expectation under q of log q − log p; zero only when they are equal
+ch17 | evidence lower bound (ELBO) | 证据下界 | the VAE objective E_q[log p(x given z)] − KL(q(z given x) ‖ p(z)), a lower bound on log p(x)
+ch08 | ILSVRC / ImageNet | 大规模视觉识别挑战赛 | the yearly ImageNet classification contest (1.2 M images, 1000 classes) where AlexNet, VGG, GoogLeNet and ResNet won or placed
+ch08 | top-5 error rate | top-5 错误率 | fraction of images whose true class is not among the model's five highest scores
+ch08 | 1×1 convolution | 1×1 卷积 | a per-pixel fully-connected layer across channels; mixes channels and reduces or raises their number cheaply
+ch08 | Inception module | Inception 模块 | parallel 1×1, 3×3, 5×5 convolutions and 3×3 pooling (with 1×1 reductions) concatenated along channels
+ch08 | auxiliary classifier | 辅助分类器 (辅助分类节点) | a small classifier on an intermediate layer whose loss is added with weight 0.3 in training and dropped at test time
+ch08 | factorization into small convolutions | 小卷积分解 | replacing 5×5 by two 3×3 or n×n by 1×n + n×1 convolutions: fewer weights, more non-linearity
+ch08 | residual learning | 残差学习 | a block learns F(x) = H(x) − x and outputs F(x) + x
+ch08 | shortcut connection | 跳跃连接 | a path that adds a block's input to its output, skipping its layers
+ch08 | degradation problem | 退化问题 | deeper plain networks reach a higher training error than shallower ones; not overfitting
+ch08 | bottleneck block | 瓶颈结构 (瓶颈层) | 1×1 reduce, 3×3, 1×1 expand residual block of ResNet-50/101/152
+ch08 | identity mapping | 恒等映射 (全等映射) | a shortcut that passes x unchanged; pre-activation blocks keep the whole shortcut path an identity
+ch08 | Highway network | 高速公路网络 | layers y = H(x)·T(x) + x·(1 − T(x)) whose learned gate decides how much input to carry through
+ch08 | gating unit | 门控单元 | a sigmoid unit that scales how much of a signal passes, as in LSTM and Highway networks
 """
 
 
@@ -185,7 +213,7 @@ def show_glossary(chapter: str | None = None):
 
 
 #: The marker line of a chapter introduction (see the module docstring).
-KEY_TERMS = re.compile(r"\*\*Key terms\*\*\s*\(\[glossary\]\([^)]*\)\):\s*(?P<terms>.+)")
+KEY_TERMS = re.compile(r"\*\*Key terms\*\*\s*\(\[glossary\]\([^)]*\)\):\s*(?P<terms>.+(?:\n[ \t]*\S.*)*)")
 _CJK = re.compile(r"[\u3400-\u9fff]")
 
 
@@ -199,7 +227,7 @@ def key_terms(markdown: str) -> list[tuple[str, str]]:
     if not found:
         return []
     pairs = []
-    for item in found["terms"].split(" · "):
+    for item in " ".join(found["terms"].split()).split(" · "):  # the line may wrap
         item = item.strip()
         cjk = _CJK.search(item)
         if not cjk:
