@@ -35,10 +35,10 @@ class Term:
 _TABLE = """
 ch02 | convolution | 卷积 | dot product of a kernel with every window of the input
 ch02 | kernel / filter | 卷积核 / 滤波器 | the small learnable weight array slid over the input
-ch02,ch03 | feature map | 特征图 | one output channel of a convolution or pooling layer
+ch02,ch03,ch09 | feature map | 特征图 | one output channel of a convolution or pooling layer
 ch02,ch03 | stride | 步长 | how many pixels the window moves per step
 ch02 | zero padding | 补零 / 填充 (pad) | zeros added around the input to control the output size
-ch02 | receptive field | 感受野 | the input region one output unit depends on
+ch02,ch09 | receptive field | 感受野 | the input region one output unit depends on
 ch02 | weight sharing | 权值共享 | the same kernel is used at every position
 ch02 | local connectivity | 局部连接 | each output looks only at a small window
 ch02 | number of parameters | 参数量 | (KH·KW·C_in + 1)·C_out for a conv layer
@@ -51,7 +51,7 @@ ch03 | pooling | 池化 | summarising each window by one number; no parameters
 ch03 | max pooling | 最大池化 | keep the largest value of each window
 ch03 | average pooling | 平均池化 | keep the mean of each window
 ch03,ch08 | overlapping pooling | 重叠池化 | windows larger than the stride (AlexNet: 3×3, stride 2)
-ch03,ch08 | global average pooling | 全局平均池化 | one mean per channel; replaces FC layers (NiN, GoogLeNet)
+ch03,ch08,ch09 | global average pooling | 全局平均池化 | one mean per channel; replaces FC layers (NiN, GoogLeNet)
 ch03 | spatial pyramid pooling | 空间金字塔池化 | pooling into fixed grids (1+4+16 = 21 bins): fixed-length output
 ch03 | translation invariance | 平移不变性 | the output changes little when the input shifts
 ch03 | downsampling | 下采样 | reducing the spatial size of feature maps
@@ -173,6 +173,15 @@ ch08 | bottleneck block | 瓶颈结构 (瓶颈层) | 1×1 reduce, 3×3, 1×1 exp
 ch08 | identity mapping | 恒等映射 (全等映射) | a shortcut that passes x unchanged; pre-activation blocks keep the whole shortcut path an identity
 ch08 | Highway network | 高速公路网络 | layers y = H(x)·T(x) + x·(1 − T(x)) whose learned gate decides how much input to carry through
 ch08 | gating unit | 门控单元 | a sigmoid unit that scales how much of a signal passes, as in LSTM and Highway networks
+ch09 | forward hook | 前向钩子 | a function PyTorch calls after a module's forward pass, used to read or replace its output
+ch09 | heatmap | 热力图 | a map over the input (or a feature map) colouring how much each position matters
+ch09 | saliency map | 显著图 | the largest absolute gradient of the class score over each pixel's channels: one backward pass (Simonyan et al., 2014)
+ch09 | input gradient | 输入梯度 | the gradient of an output with respect to the input pixels instead of the weights
+ch09 | class activation map (CAM) | 类激活图 | Σ_k w_ck·A_k: the linear classifier after global average pooling applied at every position (Zhou et al., 2016)
+ch09 | Grad-CAM | 梯度加权类激活图 | ReLU(Σ_k α_k·A_k) with α_k the spatially averaged gradient of the class score: CAM for any conv layer
+ch09 | occlusion sensitivity | 遮挡敏感度 | how much the class probability drops when a patch of the image is hidden, for every patch position
+ch09 | interpretability | 可解释性 | how far a model's decisions can be explained in terms a person understands
+ch09 | sanity check | 合理性检验 | a test that an explanation changes when the model's weights are randomised (Adebayo et al., 2018)
 """
 
 

@@ -43,7 +43,8 @@ playwright = pytest.importorskip("playwright.sync_api", reason="playwright is a 
 #: chapter -> (text of the cell that shows the widget, [(control kind, index among that kind)])
 SCENARIOS = {
     "ch02_convolution": ("KernelPlayground(conv_fn=conv2d)", [("select", 1), ("slider", 0)]),
-    "ch09_visualization": ("FeatureMapExplorer(", [("select", 0), ("slider", 0)]),
+    # ch09: the layer dropdown, the channel slider, the image picker
+    "ch09_visualization": ("FeatureMapExplorer(", [("select", 1), ("slider", 0), ("select", 0)]),
 }
 
 
