@@ -13,10 +13,12 @@ import numpy as np
 
 __all__ = [
     "PHOTOS",
+    "SHAPE_CLASSES",
     "digits_split",
     "load_digits",
     "load_photo",
     "photo_batch",
+    "shapes_detection",
     "shifted",
 ]
 
@@ -196,3 +198,68 @@ def shifted(image, dy, dx):
     src_x, dst_x = slice(max(0, -dx), W - max(0, dx)), slice(max(0, dx), W - max(0, -dx))
     out[..., dst_y, dst_x] = image[..., src_y, src_x]
     return out
+
+
+#: Category names of :func:`shapes_detection`, by COCO category id 1, 2, 3.
+SHAPE_CLASSES = ("circle", "square", "triangle")
+
+
+def _shape_mask(kind, cx, cy, r, size):
+    """Boolean (size, size) mask of a shape with centre (cx, cy) and half-side r (pixel centres)."""
+    yy, xx = np.mgrid[:size, :size] + 0.5
+    if kind == "circle":
+        return (xx - cx) ** 2 + (yy - cy) ** 2 <= r * r
+    if kind == "square":
+        return (np.abs(xx - cx) <= r) & (np.abs(yy - cy) <= r)
+    # upright triangle: apex (cx, cy − r), base from (cx − r, cy + r) to (cx + r, cy + r)
+    return (yy <= cy + r) & (np.abs(xx - cx) <= (yy - (cy - r)) / 2)
+
+
+def shapes_detection(n, size=48, seed=0, max_objects=3, min_side=10, max_side=22):
+    """Seeded synthetic detection data: coloured circles, squares and triangles on a noisy background.
+
+    Every image holds 1 … ``max_objects`` non-overlapping shapes of random colour and side
+    (``min_side`` … ``max_side`` pixels). Boxes are the shapes' exact extents.
+
+    Args:
+        n: number of images.
+        size: image side in pixels.
+        seed: random seed (same seed → same data).
+        max_objects: most shapes per image.
+        min_side, max_side: range of shape sides in pixels.
+
+    Returns:
+        (images, coco): float32 images (n, 3, size, size) in [0, 1], and a COCO-format dict with
+        "images" (ids 1 … n), "annotations" (bbox [x, y, w, h], area, iscrowd 0) and "categories"
+        (1 circle, 2 square, 3 triangle).
+    """
+    if n < 1 or size < 2 * max_side or not 1 <= min_side <= max_side:
+        raise ValueError(f"need n ≥ 1, size ≥ 2·max_side and 1 ≤ min_side ≤ max_side, got "
+                         f"n={n}, size={size}, min_side={min_side}, max_side={max_side}")
+    rng = np.random.default_rng(seed)
+    images = np.empty((n, 3, size, size), dtype=np.float32)
+    coco = {"images": [], "annotations": [],
+            "categories": [{"id": i + 1, "name": name} for i, name in enumerate(SHAPE_CLASSES)]}
+    for k in range(n):
+        img = 0.1 + 0.15 * rng.random(3)[:, None, None] + 0.05 * rng.standard_normal((3, size, size))
+        boxes = []
+        for _ in range(int(rng.integers(1, max_objects + 1))):
+            for _attempt in range(20):
+                side = float(rng.integers(min_side, max_side + 1))
+                x1, y1 = (float(v) for v in rng.integers(0, size - side + 1, size=2))
+                if all(x1 >= b[2] + 2 or b[0] >= x1 + side + 2 or y1 >= b[3] + 2 or b[1] >= y1 + side + 2
+                       for b in boxes):
+                    break
+            else:
+                continue
+            cat = int(rng.integers(0, 3))
+            mask = _shape_mask(SHAPE_CLASSES[cat], x1 + side / 2, y1 + side / 2, side / 2, size)
+            colour = 0.45 + 0.55 * rng.random(3)
+            img[:, mask] = colour[:, None] + 0.03 * rng.standard_normal((3, int(mask.sum())))
+            boxes.append((x1, y1, x1 + side, y1 + side))
+            coco["annotations"].append({"id": len(coco["annotations"]) + 1, "image_id": k + 1,
+                                        "category_id": cat + 1, "bbox": [x1, y1, side, side],
+                                        "area": side * side, "iscrowd": 0})
+        images[k] = np.clip(img, 0, 1)
+        coco["images"].append({"id": k + 1, "width": size, "height": size, "file_name": f"shapes_{k:04d}.png"})
+    return images, coco

@@ -91,8 +91,8 @@ ch06 | binary cross-entropy | 二分类交叉熵 | −[t·log σ(x) + (1−t)·l
 ch06 | one-hot encoding | one-hot 编码 | a class index as a vector with a single 1
 ch06 | L2 loss | L2损失 | (prediction − target)²; gradient grows with the error
 ch06 | class imbalance | 类别不平衡 | very few positives among many negatives (1 : 1000 anchors)
-ch06 | focal loss | focal loss (焦点损失) | −α_t(1−p_t)^γ·log p_t: down-weights easy examples (RetinaNet)
-ch06 | one-stage / two-stage detector | one stage系 / two stage系 | detect in one pass vs. propose regions first, then classify
+ch06,ch10 | focal loss | focal loss (焦点损失) | −α_t(1−p_t)^γ·log p_t: down-weights easy examples (RetinaNet)
+ch06,ch10 | one-stage / two-stage detector | one stage系 / two stage系 (单阶段 / 双阶段) | detect in one pass vs. propose regions first, then classify
 ch06 | classification / regression loss | 分类任务损失 / 回归任务损失 | cross-entropy for classes; L1/L2/Smooth L1 for boxes
 ch06 | L1 loss | L1损失 | abs(prediction − target); constant gradient, kink at 0
 ch06 | Smooth L1 loss | Smooth L1 损失 | quadratic inside abs(d) < β, linear outside; box regression in Fast/Faster R-CNN, SSD
@@ -182,6 +182,19 @@ ch09 | Grad-CAM | 梯度加权类激活图 | ReLU(Σ_k α_k·A_k) with α_k the 
 ch09 | occlusion sensitivity | 遮挡敏感度 | how much the class probability drops when a patch of the image is hidden, for every patch position
 ch09 | interpretability | 可解释性 | how far a model's decisions can be explained in terms a person understands
 ch09 | sanity check | 合理性检验 | a test that an explanation changes when the model's weights are randomised (Adebayo et al., 2018)
+ch10 | object detection | 目标检测 | find every object in an image: its class and its bounding box
+ch10 | bounding box | 边界框 | axis-aligned box (x1, y1, x2, y2) around an object
+ch10 | intersection over union (IoU) | 交并比 | area of overlap divided by area of union of two boxes; above 0.5 usually counts as a hit
+ch10 | non-maximum suppression (NMS) | 非极大值抑制 | keep the highest-scoring box, drop the boxes that overlap it above an IoU threshold, repeat
+ch10 | region proposal | 区域提议 | a candidate box that may contain an object (Selective Search gives about 2,000 per image)
+ch10 | anchor | 锚框 | a reference box of fixed size and aspect ratio at every feature-map location from which boxes are regressed
+ch10 | region proposal network (RPN) | 区域提议网络 | Faster R-CNN's conv head that scores 9 anchors per location as object or background and regresses their offsets
+ch10 | RoI pooling | 感兴趣区域池化 | max-pool each region of interest of the shared feature map into a fixed grid (7×7), as in Fast R-CNN
+ch10 | bounding-box regression | 边界框回归 | predicting offsets (t_x, t_y, t_w, t_h) that move an anchor or proposal onto the object
+ch10 | precision | 查准率 | TP / (TP + FP): the share of detections that are correct
+ch10 | recall | 查全率 | TP / (TP + FN): the share of objects that are found
+ch10 | mean average precision (mAP) | 平均精度均值 | mean over classes (for COCO also over IoU 0.50…0.95) of the area under the precision-recall curve
+ch10 | anchor-free | 无锚框 | detectors that regress boxes from points or centres instead of anchors (FCOS, CenterNet)
 """
 
 

@@ -1,0 +1,1050 @@
+# ---
+# jupyter:
+#   kernelspec:
+#     display_name: Python 3 (ipykernel)
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # Chapter 10 — Object detection from first principles
+#
+# A classifier says *what* is in an image; a detector says what, **where** (a bounding box per object)
+# and **how many**. Between 2014 and 2016 detection went from R-CNN — 53.3 % mAP on PASCAL VOC and
+# about 50 s per image — to Fast R-CNN (65.7 %, 2 s) and Faster R-CNN (67.0 %, 0.2 s), while YOLO
+# reached 45 frames per second by looking at the image only once. The lecture notes list these
+# numbers; this chapter builds every piece those systems share, checks each against a trusted
+# reference, and ends by training a small one-stage detector that finds circles, squares and triangles
+# with **mAP@0.5 ≥ 0.9**, measured by your own mAP and by the official COCO tool (pycocotools).
+#
+# | # | you write | points |
+# |---|---|---|
+# | 1 | `box_iou` — intersection over union of two sets of boxes | 2 |
+# | 2 | `nms` — greedy non-maximum suppression (torchvision's semantics) | 2 |
+# | 3 | `batched_nms` — NMS per class | 1 |
+# | 4 | `roi_pool` — Fast R-CNN's RoI max pooling | 2 |
+# | 5 | `rpn_anchors` — the 9 anchors of Faster R-CNN's RPN, tiled over a feature map | 2 |
+# | 6 | `match_anchors` — positive / negative / ignored anchors (IoU ≥ 0.7, < 0.3, best per object) | 2 |
+# | 7 | `encode_boxes` and `decode_boxes` — the (t_x, t_y, t_w, t_h) box regression targets | 1 + 1 |
+# | 8 | `average_precision` — all-point, VOC 11-point and COCO 101-point AP | 2 |
+# | 9 | `coco_map` — COCO mAP@[.5:.95], equal to pycocotools to 1e-6 | 3 |
+# | 10 | `yolo_decode` — YOLO v1's 7×7×30 output → 98 boxes | 2 |
+#
+# Each exercise has a `check_*` cell that explains the first thing that is wrong. While your functions
+# are checked, `torch`, `scipy`, `pycocotools` and the course's reference implementations are switched
+# off: write the numpy yourself. Boxes are `(x1, y1, x2, y2)` in pixels (top-left, bottom-right), as in
+# torchvision; COCO files store `[x, y, w, h]`.
+#
+# **Key terms** ([glossary](../../docs/glossary.md)): object detection 目标检测 · bounding box 边界框 · intersection over union (IoU) 交并比 · non-maximum suppression (NMS) 非极大值抑制 · region proposal 区域提议 · anchor 锚框 · region proposal network (RPN) 区域提议网络 · RoI pooling 感兴趣区域池化 · bounding-box regression 边界框回归 · precision 查准率 · recall 查全率 · mean average precision (mAP) 平均精度均值 · one-stage / two-stage detector 单阶段 / 双阶段 · anchor-free 无锚框 · focal loss 焦点损失
+
+# %% nbgrader={"grade": false, "grade_id": "setup", "locked": true, "schema_version": 3, "solution": false, "task": false}
+# %matplotlib inline
+import time
+
+import matplotlib.pyplot as plt
+import numpy as np
+import torch
+import torch.nn.functional as F
+from matplotlib.patches import Rectangle
+from torch import nn
+from tqdm.auto import tqdm
+
+from course_lib.data import SHAPE_CLASSES, shapes_detection
+from course_lib.detection_metrics import pycocotools_map
+from course_lib.losses import sigmoid_focal_loss
+from course_lib.pool import spatial_pyramid_pool
+from course_lib.testing import (
+    check_average_precision,
+    check_batched_nms,
+    check_box_iou,
+    check_coco_map,
+    check_decode_boxes,
+    check_encode_boxes,
+    check_match_anchors,
+    check_nms,
+    check_roi_pool,
+    check_rpn_anchors,
+    check_yolo_decode,
+)
+from course_lib.viz.detection import AnchorNMSPlayground
+
+np.set_printoptions(precision=4, suppress=True)
+torch.set_num_threads(1)  # small models: one thread beats two that wait for each other on a busy machine
+COLOURS = ("tab:red", "tab:blue", "tab:green")
+
+
+def draw_boxes(ax, boxes, labels=None, scores=None, color=None, lw=1.5, **kw):
+    """Draw xyxy boxes on a matplotlib axis, coloured by class label if given."""
+    for i, (x1, y1, x2, y2) in enumerate(np.asarray(boxes, dtype=float).reshape(-1, 4)):
+        c = color or (COLOURS[int(labels[i]) % 3] if labels is not None else "yellow")
+        ax.add_patch(Rectangle((x1, y1), x2 - x1, y2 - y1, fill=False, edgecolor=c, lw=lw, **kw))
+        if scores is not None:
+            ax.text(x1, y1 - 1, f"{scores[i]:.2f}", color=c, fontsize=7)
+
+
+def box_convert(boxes, in_fmt, out_fmt):
+    """Convert (N, 4) boxes between "xyxy", "xywh" (COCO) and "cxcywh" (centre, width, height)."""
+    b = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
+    if in_fmt == "xywh":
+        b = np.concatenate([b[:, :2], b[:, :2] + b[:, 2:]], axis=1)
+    elif in_fmt == "cxcywh":
+        b = np.concatenate([b[:, :2] - b[:, 2:] / 2, b[:, :2] + b[:, 2:] / 2], axis=1)
+    if out_fmt == "xywh":
+        return np.concatenate([b[:, :2], b[:, 2:] - b[:, :2]], axis=1)
+    if out_fmt == "cxcywh":
+        return np.concatenate([(b[:, :2] + b[:, 2:]) / 2, b[:, 2:] - b[:, :2]], axis=1)
+    return b
+
+
+# %% [markdown]
+# ## 0. The data: shapes with COCO annotations
+#
+# Real detection datasets (PASCAL VOC, COCO) are gigabytes. Ours is generated on the spot with a
+# seed: 48×48 images with one to three coloured circles, squares and triangles of 12–22 pixels, and
+# annotations in the **COCO format** that MMDetection and pycocotools read (`images`, `annotations`
+# with `bbox = [x, y, w, h]`, `categories`).
+
+# %%
+X_train, coco_train = shapes_detection(400, seed=0, min_side=12)
+X_test, coco_test = shapes_detection(100, seed=1, min_side=12)
+print("images", X_train.shape, "| objects:", len(coco_train["annotations"]), "train,",
+      len(coco_test["annotations"]), "test | categories:", [c["name"] for c in coco_test["categories"]])
+print("one annotation:", coco_test["annotations"][0])
+
+
+def gt_of(coco, image_index):
+    """(boxes (G, 4) xyxy, labels (G,) 0-based) of one image of a COCO dict."""
+    anns = [a for a in coco["annotations"] if a["image_id"] == coco["images"][image_index]["id"]]
+    return (box_convert([a["bbox"] for a in anns], "xywh", "xyxy"),
+            np.array([a["category_id"] - 1 for a in anns], dtype=np.int64))
+
+
+fig, axes = plt.subplots(1, 6, figsize=(12, 2.3))
+for i, ax in enumerate(axes):
+    ax.imshow(X_test[i].transpose(1, 2, 0))
+    draw_boxes(ax, *gt_of(coco_test, i))
+    ax.set_axis_off()
+fig.suptitle("ground truth: " + ", ".join(f"{n} = {c}" for n, c in zip(SHAPE_CLASSES, COLOURS, strict=True)),
+             fontsize=10)
+plt.show()
+
+# %% [markdown]
+# ## 1. Intersection over union
+#
+# How well does a predicted box fit an object? The standard measure is the **intersection over union**
+#
+# $$\mathrm{IoU}(A, B) = \frac{|A \cap B|}{|A \cup B|} = \frac{|A\cap B|}{|A| + |B| - |A \cap B|},$$
+#
+# 1 for a perfect fit, 0 for disjoint boxes. A detection usually counts as correct when IoU > 0.5
+# (the notes: "一般IoU>0.5认为定位成功"). The intersection of two boxes is a box too:
+# `(max x1, max y1, min x2, min y2)`, empty if its width or height would be negative.
+#
+# **Exercise 1.** Compute the IoU of every box of `boxes1` (N, 4) with every box of `boxes2` (M, 4),
+# like `torchvision.ops.box_iou`, without loops (broadcast `(N, 1, 2)` against `(1, M, 2)`). Boxes may
+# be degenerate (zero width or height): define IoU = 0 when the union is 0 (never NaN). Raise
+# `ValueError` if an input is not of shape (·, 4). Keep the input dtype.
+
+# %% nbgrader={"grade": false, "grade_id": "box_iou", "locked": false, "schema_version": 3, "solution": true, "task": false}
+def box_iou(boxes1, boxes2):
+    """Pairwise IoU.
+
+    Args:
+        boxes1: (N, 4) boxes (x1, y1, x2, y2).
+        boxes2: (M, 4) boxes.
+
+    Returns:
+        Array (N, M) in [0, 1].
+    """
+    ### BEGIN SOLUTION
+    a, b = np.asarray(boxes1), np.asarray(boxes2)
+    if a.ndim != 2 or a.shape[1] != 4 or b.ndim != 2 or b.shape[1] != 4:
+        raise ValueError(f"boxes must have shape (N, 4) and (M, 4), got {a.shape} and {b.shape}")
+    lt = np.maximum(a[:, None, :2], b[None, :, :2])  # (N, M, 2)
+    rb = np.minimum(a[:, None, 2:], b[None, :, 2:])
+    wh = np.clip(rb - lt, 0, None)
+    inter = wh[..., 0] * wh[..., 1]
+    area_a = np.clip(a[:, 2] - a[:, 0], 0, None) * np.clip(a[:, 3] - a[:, 1], 0, None)
+    area_b = np.clip(b[:, 2] - b[:, 0], 0, None) * np.clip(b[:, 3] - b[:, 1], 0, None)
+    union = area_a[:, None] + area_b[None, :] - inter
+    iou = inter / np.where(union > 0, union, 1)
+    return iou.astype(np.result_type(a, b))
+    ### END SOLUTION
+
+
+# %% nbgrader={"grade": true, "grade_id": "test_box_iou", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
+check_box_iou(box_iou)
+### BEGIN HIDDEN TESTS
+from course_lib.testing import hidden_check
+
+hidden_check("box_iou", box_iou, seed=1001)
+### END HIDDEN TESTS
+
+# %% [markdown]
+# IoU is unforgiving for small objects: shifting a 12-pixel box by 3 pixels in x and y drops it to
+# 0.39 — already a miss at the usual 0.5 threshold — while a 40-pixel box survives the same shift.
+
+# %%
+for side in (12, 40):
+    b = np.array([[0.0, 0, side, side]])
+    print(f"{side}-px box shifted by (3, 3): IoU = {box_iou(b, b + 3)[0, 0]:.2f}")
+
+# %% [markdown]
+# ## 2. Non-maximum suppression
+#
+# A detector fires many overlapping boxes around each object. **Non-maximum suppression (NMS)**
+# keeps the best one: sort by score; take the highest box, delete every remaining box that overlaps
+# it with IoU > threshold; repeat with the next surviving box.
+#
+# **Exercise 2.** Implement greedy NMS with `torchvision.ops.nms` semantics: return the indices (int64)
+# of the kept boxes, highest score first; a box is suppressed only if its IoU with a kept box is
+# **strictly greater** than `iou_threshold`. Break score ties by index (`np.argsort(-scores,
+# kind="stable")`). Use your `box_iou`.
+#
+# **Exercise 3.** `batched_nms`: boxes of different classes (`idxs`) must not suppress each other. Run
+# your `nms` once per class and return all kept indices together, sorted by decreasing score (stable).
+
+# %% nbgrader={"grade": false, "grade_id": "nms", "locked": false, "schema_version": 3, "solution": true, "task": false}
+def nms(boxes, scores, iou_threshold):
+    """Greedy NMS.
+
+    Args:
+        boxes: (N, 4); scores: (N,); iou_threshold: float.
+
+    Returns:
+        int64 array of kept indices, highest score first.
+    """
+    ### BEGIN SOLUTION
+    order = np.argsort(-np.asarray(scores), kind="stable")
+    iou = box_iou(boxes, boxes)
+    suppressed = np.zeros(len(order), dtype=bool)
+    keep = []
+    for i in order:
+        if not suppressed[i]:
+            keep.append(i)
+            suppressed |= iou[i] > iou_threshold
+    return np.array(keep, dtype=np.int64)
+    ### END SOLUTION
+
+
+# %% nbgrader={"grade": true, "grade_id": "test_nms", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
+check_nms(nms)
+### BEGIN HIDDEN TESTS
+from course_lib.testing import hidden_check
+
+hidden_check("nms", nms, seed=1002)
+### END HIDDEN TESTS
+
+# %% nbgrader={"grade": false, "grade_id": "batched_nms", "locked": false, "schema_version": 3, "solution": true, "task": false}
+def batched_nms(boxes, scores, idxs, iou_threshold):
+    """NMS per category.
+
+    Args:
+        boxes: (N, 4); scores: (N,); idxs: (N,) category of each box; iou_threshold: float.
+
+    Returns:
+        int64 array of kept indices over all categories, highest score first.
+    """
+    ### BEGIN SOLUTION
+    boxes, scores, idxs = np.asarray(boxes), np.asarray(scores), np.asarray(idxs)
+    keep = [np.flatnonzero(idxs == c)[nms(boxes[idxs == c], scores[idxs == c], iou_threshold)]
+            for c in np.unique(idxs)]
+    keep = np.sort(np.concatenate(keep)) if keep else np.zeros(0, dtype=np.int64)
+    return keep[np.argsort(-scores[keep], kind="stable")].astype(np.int64)
+    ### END SOLUTION
+
+
+# %% nbgrader={"grade": true, "grade_id": "test_batched_nms", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false}
+check_batched_nms(batched_nms)
+### BEGIN HIDDEN TESTS
+from course_lib.testing import hidden_check
+
+hidden_check("batched_nms", batched_nms, seed=1003)
+### END HIDDEN TESTS
+
+# %% [markdown]
+# ## 3. The two-stage family: R-CNN → SPP-net → Fast R-CNN → Faster R-CNN → Mask R-CNN
+#
+# | model | idea | VOC mAP | time / image |
+# |---|---|---|---|
+# | R-CNN (2014) | ~2,000 Selective Search proposals, each warped and passed through AlexNet; class SVMs; box regression | 53.3 % | 50 s |
+# | SPP-net (2014) | one CNN pass for the whole image; pool each proposal's window with a spatial pyramid (1 + 4 + 16 = 21 bins) | | |
+# | Fast R-CNN (2015) | one-level pyramid = **RoI pooling**; softmax instead of SVMs; smooth-L1 box regression in the same network | 65.7 % | 2 s |
+# | Faster R-CNN (2015) | proposals from a **region proposal network** (RPN) on the shared features: 9 anchors per location | 67.0 % | 0.2 s |
+# | Mask R-CNN (2017) | adds a mask branch (a small FCN per RoI) and replaces RoI pooling by **RoIAlign** | | |
+#
+# (Numbers as the lecture notes give them: PASCAL VOC 2012 test, as reported in the papers.) The
+# speed-ups come from not repeating work: R-CNN runs the CNN 2,000 times per image, Fast R-CNN once,
+# and Faster R-CNN even computes its proposals from the same feature map instead of Selective Search.
+#
+# **SPP-net's pyramid** (Chapter 3's `spatial_pyramid_pool`, reused here) turns a feature map of any
+# size into a fixed-length vector — which the fully-connected layers need. The notes' example: a
+# 40×60 map is cut into 1 window, 4 windows of 20×30 and 16 of 10×15; with 256 channels that is
+# 21 × 256 = 5,376 numbers whatever the window size:
+
+# %%
+rng = np.random.default_rng(0)
+for h, w in [(40, 60), (13, 13), (7, 20)]:
+    v = spatial_pyramid_pool(rng.standard_normal((1, 256, h, w)), levels=(1, 2, 4))
+    print(f"feature map 256×{h}×{w} → SPP vector of length {v.shape[1]} = 21 bins × 256")
+
+# %% [markdown]
+# ## 4. RoI pooling
+#
+# Fast R-CNN crops each proposal (RoI, region of interest) from the *shared* feature map and max-pools
+# it into a fixed PH × PW grid (7 × 7 for VGG16). torchvision's `roi_pool` does it like this for an RoI
+# `[n, x1, y1, x2, y2]` in image coordinates and a feature map `spatial_scale` times smaller:
+#
+# 1. round to whole feature cells, C-style (half away from zero; numpy's `np.round` rounds half to even,
+#    so use `np.floor(v + 0.5)` for v ≥ 0): `x1' = round(x1·scale)`, `x2' = round(x2·scale)`, same for y;
+# 2. the RoI spans `w = max(x2' − x1' + 1, 1)` cells (both ends included), `h` likewise;
+# 3. bin (i, j) covers rows `y1' + floor(i·h/PH)` up to (excluded) `y1' + ceil((i+1)·h/PH)`, columns
+#    likewise, clipped to the map `[0, H]`, `[0, W]`;
+# 4. output = max over the bin, or 0 if the bin is empty.
+#
+# **Exercise 4.** Implement `roi_pool(input, boxes, output_size, spatial_scale=1.0)`: input (N, C, H, W),
+# boxes (K, 5), output (K, C, PH, PW) with the input's dtype; `output_size` is an int or a pair. Loops
+# over RoIs and bins are fine.
+
+# %% nbgrader={"grade": false, "grade_id": "roi_pool", "locked": false, "schema_version": 3, "solution": true, "task": false}
+def roi_pool(input, boxes, output_size, spatial_scale=1.0):
+    """RoI max pooling.
+
+    Args:
+        input: (N, C, H, W) feature maps.
+        boxes: (K, 5) RoIs [batch_index, x1, y1, x2, y2] in image coordinates.
+        output_size: int or (PH, PW).
+        spatial_scale: feature cells per image pixel.
+
+    Returns:
+        (K, C, PH, PW).
+    """
+    ### BEGIN SOLUTION
+    ph, pw = (output_size, output_size) if np.isscalar(output_size) else output_size
+    N, C, H, W = input.shape
+    out = np.zeros((len(boxes), C, ph, pw), dtype=input.dtype)
+    for k, (n, *xyxy) in enumerate(np.asarray(boxes, dtype=np.float64)):
+        v = np.array(xyxy) * spatial_scale
+        x1, y1, x2, y2 = (int(t) for t in np.sign(v) * np.floor(np.abs(v) + 0.5))
+        h, w = max(y2 - y1 + 1, 1), max(x2 - x1 + 1, 1)
+        for i in range(ph):
+            r0 = min(max(y1 + int(np.floor(i * h / ph)), 0), H)
+            r1 = min(max(y1 + int(np.ceil((i + 1) * h / ph)), 0), H)
+            for j in range(pw):
+                c0 = min(max(x1 + int(np.floor(j * w / pw)), 0), W)
+                c1 = min(max(x1 + int(np.ceil((j + 1) * w / pw)), 0), W)
+                if r1 > r0 and c1 > c0:
+                    out[k, :, i, j] = input[int(n), :, r0:r1, c0:c1].max(axis=(1, 2))
+    return out
+    ### END SOLUTION
+
+
+# %% nbgrader={"grade": true, "grade_id": "test_roi_pool", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
+check_roi_pool(roi_pool)
+### BEGIN HIDDEN TESTS
+from course_lib.testing import hidden_check
+
+hidden_check("roi_pool", roi_pool, seed=1004)
+### END HIDDEN TESTS
+
+# %% [markdown]
+# Every RoI, large or small, becomes the same 7 × 7 grid (here pooled straight from the image's
+# pixels, to see it; Fast R-CNN pools the conv5 features with `spatial_scale = 1/16`):
+
+# %%
+gt_boxes, gt_labels = gt_of(coco_test, 0)
+rois = np.concatenate([np.zeros((len(gt_boxes), 1)), gt_boxes], axis=1)
+pooled = roi_pool(X_test[:1].astype(np.float64), rois, 7)
+fig, axes = plt.subplots(1, 1 + len(rois), figsize=(2.2 * (1 + len(rois)), 2.3))
+axes[0].imshow(X_test[0].transpose(1, 2, 0))
+draw_boxes(axes[0], gt_boxes, gt_labels)
+for ax, p, (x1, y1, x2, y2) in zip(axes[1:], pooled, gt_boxes, strict=True):
+    ax.imshow(np.clip(p.transpose(1, 2, 0), 0, 1))
+    ax.set_title(f"{x2 - x1:.0f}×{y2 - y1:.0f} RoI → 7×7", fontsize=9)
+for ax in axes:
+    ax.set_axis_off()
+plt.show()
+
+# %% [markdown]
+# RoI pooling rounds twice (the RoI to cells, the bins to cells), so the pooled window can be off by
+# up to a cell — 16 pixels at stride 16. That does not hurt classification much but it does hurt
+# pixel-accurate masks; Mask R-CNN's **RoIAlign** removes both roundings and samples the features at
+# exact positions with bilinear interpolation.
+#
+# ## 5. Anchors: the RPN's 9 boxes per location
+#
+# Faster R-CNN's **region proposal network** slides a 3×3 conv over the shared feature map; at every
+# location it scores k = 9 reference boxes called **anchors** — 3 sizes × 3 aspect ratios — as
+# object / background (2k scores) and regresses 4k box offsets from them. With the VGG16 backbone
+# (stride 16) and sizes 128, 256, 512 pixels, a ~1000 × 600 image gives a ~60 × 40 map and about
+# 60 · 40 · 9 ≈ 20,000 anchors.
+#
+# **Exercise 5.** `rpn_anchors(feature_size, stride, sizes=(128, 256, 512), ratios=(0.5, 1.0, 2.0))`:
+# at feature cell (i, j) centre the anchors at `((j + 0.5)·stride, (i + 0.5)·stride)`; for size s and
+# ratio r = h / w use `w = s / √r`, `h = s·√r` (area s²). Return (H·W·K, 4) xyxy boxes ordered row by
+# row, then column, then ratio-major within a cell (all sizes of the first ratio, then the next ratio).
+
+# %% nbgrader={"grade": false, "grade_id": "rpn_anchors", "locked": false, "schema_version": 3, "solution": true, "task": false}
+def rpn_anchors(feature_size, stride, sizes=(128, 256, 512), ratios=(0.5, 1.0, 2.0)):
+    """Anchors tiled over a feature map.
+
+    Returns:
+        (H·W·K, 4) float64 xyxy boxes, K = len(ratios)·len(sizes).
+    """
+    ### BEGIN SOLUTION
+    H, W = feature_size
+    sizes, ratios = np.asarray(sizes, dtype=np.float64), np.asarray(ratios, dtype=np.float64)
+    ws = (sizes[None, :] / np.sqrt(ratios[:, None])).ravel()  # (K,) ratio-major
+    hs = (sizes[None, :] * np.sqrt(ratios[:, None])).ravel()
+    base = np.stack([-ws, -hs, ws, hs], axis=1) / 2  # (K, 4)
+    cy, cx = np.meshgrid((np.arange(H) + 0.5) * stride, (np.arange(W) + 0.5) * stride, indexing="ij")
+    centres = np.stack([cx, cy, cx, cy], axis=-1).reshape(-1, 1, 4)  # (H·W, 1, 4)
+    return (centres + base[None]).reshape(-1, 4)
+    ### END SOLUTION
+
+
+# %% nbgrader={"grade": true, "grade_id": "test_rpn_anchors", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
+check_rpn_anchors(rpn_anchors)
+### BEGIN HIDDEN TESTS
+from course_lib.testing import hidden_check
+
+hidden_check("rpn_anchors", rpn_anchors, seed=1005)
+### END HIDDEN TESTS
+
+# %%
+nine = rpn_anchors((1, 1), 16)
+print("the 9 anchors at one location (w × h):", [f"{x2 - x1:.0f}×{y2 - y1:.0f}" for x1, y1, x2, y2 in nine])
+print("anchors for a 1000×600 image at stride 16:", len(rpn_anchors((600 // 16, 1000 // 16), 16)))
+fig, ax = plt.subplots(figsize=(4, 4))
+draw_boxes(ax, nine - 8, color=None, labels=np.repeat([0, 1, 2], 3))
+ax.set_xlim(-400, 400)
+ax.set_ylim(400, -400)
+ax.set_aspect("equal")
+ax.set_title("9 anchors: ratio h/w = 0.5 (red), 1 (blue), 2 (green)", fontsize=9)
+plt.show()
+
+# %% [markdown]
+# **Which anchors learn what?** To train the RPN every anchor gets a label. Faster R-CNN's rule:
+# match each anchor to the ground-truth box it overlaps most; it is **positive** (1) if that IoU ≥ 0.7,
+# **negative** (0, background) if < 0.3, and **ignored** (−1, no loss) in between. A small or oddly
+# shaped object may have no anchor above 0.7, so in addition the anchor(s) with the highest IoU for
+# each ground truth become positive.
+#
+# **Exercise 6.** `match_anchors(anchors, gt_boxes, pos_threshold=0.7, neg_threshold=0.3)` returns
+# `(labels, matched)`, both int64 (A,): the labels above and, for every anchor, the index of its
+# best ground truth (first on ties, `argmax`). Details: the "best anchor per ground truth" rule marks
+# *every* anchor whose IoU equals that ground truth's maximum (ties included), but not when that
+# maximum is 0; with no ground truth at all, every anchor is background and `matched` is −1.
+
+# %% nbgrader={"grade": false, "grade_id": "match_anchors", "locked": false, "schema_version": 3, "solution": true, "task": false}
+def match_anchors(anchors, gt_boxes, pos_threshold=0.7, neg_threshold=0.3):
+    """Label anchors 1 / 0 / −1 and match them to ground-truth boxes.
+
+    Returns:
+        (labels, matched): int64 arrays (A,).
+    """
+    ### BEGIN SOLUTION
+    A = len(anchors)
+    if len(gt_boxes) == 0:
+        return np.zeros(A, dtype=np.int64), np.full(A, -1, dtype=np.int64)
+    iou = box_iou(anchors, gt_boxes)  # (A, G)
+    best = iou.max(axis=1)
+    labels = np.full(A, -1, dtype=np.int64)
+    labels[best < neg_threshold] = 0
+    labels[best >= pos_threshold] = 1
+    gt_best = iou.max(axis=0)
+    labels[((iou == gt_best) & (gt_best > 0)).any(axis=1)] = 1
+    return labels, iou.argmax(axis=1).astype(np.int64)
+    ### END SOLUTION
+
+
+# %% nbgrader={"grade": true, "grade_id": "test_match_anchors", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
+check_match_anchors(match_anchors)
+### BEGIN HIDDEN TESTS
+from course_lib.testing import hidden_check
+
+hidden_check("match_anchors", match_anchors, seed=1006)
+### END HIDDEN TESTS
+
+# %% [markdown]
+# **Box regression.** An anchor is only roughly where the object is; the network predicts a
+# correction. R-CNN's parametrisation is relative to the anchor's centre and size, so it means the
+# same for small and large boxes:
+#
+# $$t_x = \frac{x - x_a}{w_a},\quad t_y = \frac{y - y_a}{h_a},\quad t_w = \log\frac{w}{w_a},\quad t_h = \log\frac{h}{h_a}$$
+#
+# with (x, y) the box centre and (w, h) its size. Decoding inverts it: $x = x_a + t_x w_a$,
+# $w = w_a e^{t_w}$.
+#
+# **Exercise 7.** `encode_boxes(boxes, anchors)` → (N, 4) deltas and `decode_boxes(deltas, anchors)` →
+# (N, 4) xyxy boxes (use `box_convert`). `encode_boxes` raises `ValueError` when the two arrays do not
+# have the same shape.
+
+# %% nbgrader={"grade": false, "grade_id": "encode_boxes", "locked": false, "schema_version": 3, "solution": true, "task": false}
+def encode_boxes(boxes, anchors):
+    """(N, 4) xyxy boxes relative to (N, 4) anchors → (N, 4) deltas (t_x, t_y, t_w, t_h)."""
+    ### BEGIN SOLUTION
+    if np.shape(boxes) != np.shape(anchors):
+        raise ValueError(f"boxes {np.shape(boxes)} and anchors {np.shape(anchors)} must have the same shape")
+    b, a = box_convert(boxes, "xyxy", "cxcywh"), box_convert(anchors, "xyxy", "cxcywh")
+    return np.concatenate([(b[:, :2] - a[:, :2]) / a[:, 2:], np.log(b[:, 2:] / a[:, 2:])], axis=1)
+    ### END SOLUTION
+
+
+# %% nbgrader={"grade": true, "grade_id": "test_encode_boxes", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false}
+check_encode_boxes(encode_boxes)
+### BEGIN HIDDEN TESTS
+from course_lib.testing import hidden_check
+
+hidden_check("encode_boxes", encode_boxes, seed=1007)
+### END HIDDEN TESTS
+
+# %% nbgrader={"grade": false, "grade_id": "decode_boxes", "locked": false, "schema_version": 3, "solution": true, "task": false}
+def decode_boxes(deltas, anchors):
+    """(N, 4) deltas applied to (N, 4) anchors → (N, 4) xyxy boxes."""
+    ### BEGIN SOLUTION
+    a = box_convert(anchors, "xyxy", "cxcywh")
+    d = np.asarray(deltas, dtype=np.float64)
+    c = np.concatenate([a[:, :2] + d[:, :2] * a[:, 2:], a[:, 2:] * np.exp(d[:, 2:])], axis=1)
+    return box_convert(c, "cxcywh", "xyxy")
+    ### END SOLUTION
+
+
+# %% nbgrader={"grade": true, "grade_id": "test_decode_boxes", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false}
+check_decode_boxes(decode_boxes)
+### BEGIN HIDDEN TESTS
+from course_lib.testing import hidden_check
+
+hidden_check("decode_boxes", decode_boxes, seed=1008)
+### END HIDDEN TESTS
+
+# %% [markdown]
+# Decoding undoes encoding exactly, so the network only has to learn four small numbers per anchor:
+
+# %%
+anchors = rpn_anchors((12, 12), 4, sizes=(12, 20), ratios=(1.0,))  # the anchors of our detector below
+gt_boxes, gt_labels = gt_of(coco_train, 0)
+labels, matched = match_anchors(anchors, gt_boxes, 0.5, 0.4)
+pos = np.flatnonzero(labels == 1)
+deltas = encode_boxes(gt_boxes[matched[pos]], anchors[pos])
+assert np.allclose(decode_boxes(deltas, anchors[pos]), gt_boxes[matched[pos]], atol=1e-9)
+print(f"{len(anchors)} anchors: {len(pos)} positive, {(labels == -1).sum()} ignored, {(labels == 0).sum()} "
+      f"background for {len(gt_boxes)} objects\ndeltas of the first 4 positives:\n{deltas[:4]}")
+
+# %% [markdown]
+# ## 6. Precision, recall and (m)AP
+#
+# Sort all detections of one class by score. Going down the list, a detection is a **true positive**
+# if it matches a not yet matched ground-truth object with IoU ≥ 0.5, otherwise a false positive.
+# After k detections, with M objects in total:
+#
+# $$\text{precision} = \frac{TP}{k} = \frac{TP}{TP + FP}, \qquad \text{recall} = \frac{TP}{M} = \frac{TP}{TP + FN}.$$
+#
+# Taking more detections raises recall and usually lowers precision (the notes: "选择样本数N越多，召回率
+# 越高，查准率越低"). **AP** summarises the precision-recall curve in one number: the area under it,
+# after replacing precision by its *envelope* $p_{\text{interp}}(r) = \max_{r' \ge r} p(r')$.
+# There are three conventions:
+#
+# * **all-point** (VOC 2010 and later): the exact area under the envelope step curve;
+# * **VOC 11-point** (VOC 2007): the mean of the envelope at recall 0, 0.1, …, 1 (0 where recall never
+#   gets there);
+# * **COCO 101-point** (pycocotools): the mean at recall 0, 0.01, …, 1, where the value at threshold
+#   r is the envelope at the *first* point with recall ≥ r (`np.searchsorted(recall, r, side="left")`),
+#   0 if there is none.
+#
+# **mAP** is the mean of AP over classes; COCO's headline number additionally averages over the IoU
+# thresholds 0.50, 0.55, …, 0.95 ("mAP@[.5:.95]"), so it rewards precise boxes.
+#
+# `precision_recall` is given:
+
+# %%
+def precision_recall(scores, is_tp, num_gt):
+    """Precision and recall (D,) after each detection, taken by decreasing score (stable on ties)."""
+    tp = np.cumsum(np.asarray(is_tp, dtype=bool)[np.argsort(-np.asarray(scores), kind="stable")])
+    k = np.arange(1, len(tp) + 1)
+    return tp / k, (tp / num_gt if num_gt > 0 else np.zeros(len(tp)))
+
+
+# %% [markdown]
+# **Exercise 8.** `average_precision(recall, precision, method="all")` for the three methods
+# `"all"`, `"voc11"`, `"coco101"`; raise `ValueError` for any other method. For `"all"`: pad recall with
+# 0 in front and 1 at the end, precision with 0 at both ends, take the envelope
+# (`np.maximum.accumulate` on the reversed array), and sum `Δrecall · precision` where recall changes.
+
+# %% nbgrader={"grade": false, "grade_id": "average_precision", "locked": false, "schema_version": 3, "solution": true, "task": false}
+def average_precision(recall, precision, method="all"):
+    """Area under the interpolated P-R curve ("all", "voc11" or "coco101") as a float."""
+    ### BEGIN SOLUTION
+    r, p = np.asarray(recall, dtype=np.float64), np.asarray(precision, dtype=np.float64)
+    if method == "all":
+        mrec = np.concatenate([[0.0], r, [1.0]])
+        mpre = np.maximum.accumulate(np.concatenate([[0.0], p, [0.0]])[::-1])[::-1]
+        i = np.flatnonzero(mrec[1:] != mrec[:-1])
+        return float(np.sum((mrec[i + 1] - mrec[i]) * mpre[i + 1]))
+    if method not in ("voc11", "coco101"):
+        raise ValueError(f"unknown method {method!r}")
+    env = np.maximum.accumulate(p[::-1])[::-1]
+    if method == "voc11":
+        return float(np.mean([env[r >= t].max() if (r >= t).any() else 0.0 for t in np.linspace(0, 1, 11)]))
+    idx = np.searchsorted(r, np.linspace(0, 1, 101), side="left")
+    return float(np.mean([env[i] if i < len(r) else 0.0 for i in idx]))
+    ### END SOLUTION
+
+
+# %% nbgrader={"grade": true, "grade_id": "test_average_precision", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
+check_average_precision(average_precision)
+### BEGIN HIDDEN TESTS
+from course_lib.testing import hidden_check
+
+hidden_check("average_precision", average_precision, seed=1009)
+### END HIDDEN TESTS
+
+# %% [markdown]
+# **Exercise 9.** `coco_map(coco_gt, detections, iou_thresholds=None, max_dets=100)`
+# computes COCO's box mAP exactly as pycocotools does (area "all", at most 100 detections per image):
+#
+# for every IoU threshold t and every category with at least one ground-truth box —
+# 1. in each image (ids in sorted order), keep the category's `max_dets` highest-scoring detections
+#    (`np.argsort(-scores, kind="mergesort")`), and visit them by decreasing score: each takes the
+#    not yet matched ground truth of that image and category with the highest IoU ≥ t (on equal IoU
+#    the *last* one), else it is a false positive;
+# 2. concatenate all images' detections, `precision_recall` with M = the category's ground-truth count,
+#    and `average_precision(..., "coco101")`;
+#
+# then return the mean over all (t, category) pairs as a float. `iou_thresholds=None` means
+# `np.linspace(0.5, 0.95, 10)`. Detections are dicts with `image_id`,
+# `category_id`, `bbox = [x, y, w, h]` and `score`.
+
+# %% nbgrader={"grade": false, "grade_id": "coco_map", "locked": false, "schema_version": 3, "solution": true, "task": false}
+def coco_map(coco_gt, detections, iou_thresholds=None, max_dets=100):
+    """COCO box mAP averaged over IoU thresholds (None: 0.50, 0.55, …, 0.95) and categories."""
+    ### BEGIN SOLUTION
+    if iou_thresholds is None:
+        iou_thresholds = np.linspace(0.5, 0.95, 10)
+
+    def group(items):
+        out = {}
+        for it in items:
+            out.setdefault((it["image_id"], it["category_id"]), []).append(it)
+        return out
+
+    def match(dets, gts, t):
+        is_tp = np.zeros(len(dets), dtype=bool)
+        if not dets or not gts:
+            return is_tp
+        iou = box_iou(box_convert([d["bbox"] for d in dets], "xywh", "xyxy"),
+                      box_convert([g["bbox"] for g in gts], "xywh", "xyxy"))
+        taken = np.zeros(len(gts), dtype=bool)
+        for i in range(len(dets)):  # dets are already sorted by score
+            best, m = min(t, 1 - 1e-10), -1
+            for j in range(len(gts)):
+                if not taken[j] and iou[i, j] >= best:
+                    best, m = iou[i, j], j
+            if m >= 0:
+                taken[m] = is_tp[i] = True
+        return is_tp
+
+    gts, dts = group(coco_gt["annotations"]), group(detections)
+    image_ids = sorted(img["id"] for img in coco_gt["images"])
+    aps = []
+    for t in iou_thresholds:
+        for cat in sorted(c["id"] for c in coco_gt["categories"]):
+            num_gt = sum(len(gts.get((i, cat), [])) for i in image_ids)
+            if num_gt == 0:
+                continue
+            scores, tps = [], []
+            for i in image_ids:
+                dt = dts.get((i, cat), [])
+                dt = [dt[k] for k in np.argsort([-d["score"] for d in dt], kind="mergesort")[:max_dets]]
+                scores += [d["score"] for d in dt]
+                tps.append(match(dt, gts.get((i, cat), []), t))
+            precision, recall = precision_recall(np.array(scores), np.concatenate(tps), num_gt)
+            aps.append(average_precision(recall, precision, "coco101"))
+    return float(np.mean(aps))
+    ### END SOLUTION
+
+
+# %% nbgrader={"grade": true, "grade_id": "test_coco_map", "locked": true, "points": 3, "schema_version": 3, "solution": false, "task": false}
+check_coco_map(coco_map)
+### BEGIN HIDDEN TESTS
+from course_lib.testing import hidden_check
+
+hidden_check("coco_map", coco_map, seed=1010)
+### END HIDDEN TESTS
+
+# %% [markdown]
+# **Cross-check with pycocotools.** Noisy copies of the test set's boxes (some shifted, some with the
+# wrong class, some false positives) — your mAP and the official tool must agree to 1e-6:
+
+# %%
+rng = np.random.default_rng(0)
+fake = []
+for a in coco_test["annotations"]:
+    for _ in range(int(rng.integers(1, 4))):
+        x, y, w, h = np.array(a["bbox"]) + rng.normal(0, 2.0, size=4)
+        cat = a["category_id"] if rng.random() > 0.2 else int(rng.integers(1, 4))
+        fake.append({"image_id": a["image_id"], "category_id": cat, "bbox": [x, y, max(w, 1), max(h, 1)],
+                     "score": float(rng.random())})
+ours = coco_map(coco_test, fake), coco_map(coco_test, fake, [0.5])
+theirs = pycocotools_map(coco_test, fake)
+print(f"mAP@[.5:.95]: yours {ours[0]:.6f}, pycocotools {theirs[0]:.6f}")
+print(f"mAP@0.5     : yours {ours[1]:.6f}, pycocotools {theirs[1]:.6f}")
+assert np.allclose(ours, theirs, atol=1e-6)
+
+# %% [markdown]
+# The precision-recall curve of one class, with its three APs:
+
+# %%
+def class_pr(coco_gt, dets, cat, t=0.5):
+    """Pooled precision/recall of one category at IoU threshold t (the matching rule of coco_map)."""
+    scores, tps, num_gt = [], [], 0
+    for img in coco_gt["images"]:
+        g = box_convert([a["bbox"] for a in coco_gt["annotations"]
+                         if a["image_id"] == img["id"] and a["category_id"] == cat], "xywh", "xyxy")
+        d = sorted([d for d in dets if d["image_id"] == img["id"] and d["category_id"] == cat],
+                   key=lambda d: -d["score"])
+        iou = box_iou(box_convert([x["bbox"] for x in d], "xywh", "xyxy"), g)  # (D, G)
+        num_gt += len(g)
+        for k, det in enumerate(d):
+            j = int(np.argmax(iou[k])) if len(g) else -1
+            hit = j >= 0 and iou[k, j] >= t
+            if hit:
+                iou[:, j] = -1  # taken
+            scores.append(det["score"])
+            tps.append(hit)
+    return precision_recall(np.array(scores), np.array(tps), num_gt)
+
+
+p, r = class_pr(coco_test, fake, 1)
+p_interp = np.maximum.accumulate(p[::-1])[::-1]  # the envelope
+fig, ax = plt.subplots(figsize=(5, 3.2))
+ax.plot(r, p, ".-", lw=0.8, ms=3, label="precision")
+ax.step(r, p_interp, where="post", label="envelope (interpolated)")
+ax.set_xlabel("recall")
+ax.set_ylabel("precision")
+ax.set_title("class 'circle', IoU ≥ 0.5: AP all-point {:.3f}, 11-point {:.3f}, 101-point {:.3f}".format(
+    *(average_precision(r, p, m) for m in ("all", "voc11", "coco101"))), fontsize=9)
+ax.legend()
+plt.show()
+
+# %% [markdown]
+# ## 7. One-stage detectors: YOLO
+#
+# YOLO ("you only look once") drops the proposals: one network maps the image to an S × S grid, and
+# each cell predicts B boxes `(x, y, w, h, confidence)` and C class probabilities. With S = 7, B = 2
+# and VOC's C = 20 the output is 7 × 7 × (2·5 + 20) = 7 × 7 × 30, i.e. **98 boxes** per image. The
+# confidence is trained to be Pr(object) · IoU(pred, truth); the score of box b for class c is
+# confidence_b · Pr(class c | object). Then: score threshold, NMS. It ran at 45 frames per second on a
+# Titan X (Fast YOLO: 155), with more localisation errors and trouble with small objects close together
+# (one class per cell).
+#
+# **Exercise 10.** `yolo_decode(output, image_size, num_boxes=2)`: `output[i, j]` (row i, column j) is
+# `[x, y, w, h, conf] * B + [p_1 … p_C]`; (x, y) is the centre relative to the cell (0…1), (w, h)
+# relative to the image. Return `boxes` (S·S·B, 4) xyxy in pixels — ordered by row, column, then b —
+# and `scores` (S·S·B, C) = conf · p. Raise `ValueError` unless the output is (S, S, 5·B + C) with C ≥ 1.
+
+# %% nbgrader={"grade": false, "grade_id": "yolo_decode", "locked": false, "schema_version": 3, "solution": true, "task": false}
+def yolo_decode(output, image_size, num_boxes=2):
+    """YOLO v1 output (S, S, 5·B + C) → (boxes (S·S·B, 4), scores (S·S·B, C))."""
+    ### BEGIN SOLUTION
+    S, B = output.shape[0], num_boxes
+    if output.ndim != 3 or output.shape[1] != S or output.shape[2] <= 5 * B:
+        raise ValueError(f"output must be (S, S, 5·B + C) with B = {B}, got {output.shape}")
+    box = output[..., :5 * B].reshape(S, S, B, 5)
+    rows, cols = np.meshgrid(np.arange(S), np.arange(S), indexing="ij")
+    cx = (cols[..., None] + box[..., 0]) / S * image_size
+    cy = (rows[..., None] + box[..., 1]) / S * image_size
+    w, h = box[..., 2] * image_size, box[..., 3] * image_size
+    boxes = np.stack([cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2], axis=-1).reshape(-1, 4)
+    scores = box[..., 4:5] * output[:, :, None, 5 * B:]  # (S, S, B, C)
+    return boxes, scores.reshape(S * S * B, -1)
+    ### END SOLUTION
+
+
+# %% nbgrader={"grade": true, "grade_id": "test_yolo_decode", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
+check_yolo_decode(yolo_decode)
+### BEGIN HIDDEN TESTS
+from course_lib.testing import hidden_check
+
+hidden_check("yolo_decode", yolo_decode, seed=1011)
+### END HIDDEN TESTS
+
+# %% [markdown]
+# A made-up 7 × 7 × 30 output for a 448-pixel image with two objects: each object's cell and its
+# neighbours vote with both of their boxes; everything else has low confidence.
+
+# %%
+rng = np.random.default_rng(1)
+out = np.zeros((7, 7, 30))
+out[..., :10] = rng.uniform(0.2, 0.8, size=(7, 7, 10))
+out[..., 4], out[..., 9] = rng.uniform(0, 0.1, size=(2, 7, 7))  # low confidence everywhere ...
+out[..., 10:] = rng.dirichlet(np.ones(20), size=(7, 7))
+for (r, c), cls, (w, h) in [((2, 2), 11, (0.3, 0.35)), ((4, 5), 14, (0.25, 0.5))]:  # dog, person
+    for dr in (-1, 0, 1):
+        for dc in (-1, 0, 1):
+            i, j = r + dr, c + dc
+            for b in range(2):
+                out[i, j, 5 * b:5 * b + 5] = [0.5 - dc + rng.normal(0, 0.05), 0.5 - dr + rng.normal(0, 0.05),
+                                              w + rng.normal(0, 0.03), h + rng.normal(0, 0.03),
+                                              0.9 - 0.2 * (abs(dr) + abs(dc)) - 0.1 * b]
+            out[i, j, 10:] = 0.01
+            out[i, j, 10 + cls] = 0.81
+boxes, scores = yolo_decode(out, 448)
+best, cls = scores.max(axis=1), scores.argmax(axis=1)
+above = np.flatnonzero(best > 0.2)
+keep = above[batched_nms(boxes[above], best[above], cls[above], 0.5)]
+print(f"{len(boxes)} boxes → {len(above)} above score 0.2 → {len(keep)} after NMS: classes {cls[keep]}")
+fig, axes = plt.subplots(1, 2, figsize=(8, 4))
+for ax, idx, title in [(axes[0], above, "before NMS"), (axes[1], keep, "after NMS")]:
+    ax.imshow(np.full((448, 448, 3), 0.95))
+    for k in range(8):
+        ax.axhline(k * 64, color="0.8", lw=0.5)
+        ax.axvline(k * 64, color="0.8", lw=0.5)
+    draw_boxes(ax, boxes[idx], labels=(cls[idx] == 14).astype(int), scores=best[idx], lw=1)
+    ax.set_title(f"{title}: {len(idx)} boxes", fontsize=9)
+    ax.set_axis_off()
+plt.show()
+
+# %% [markdown]
+# ## 8. SSD and RetinaNet: anchors on several scales, and the class imbalance
+#
+# **SSD** (2016) keeps YOLO's single pass but puts anchors ("default boxes") on several feature maps:
+# large, early maps for small objects, small, late maps for large objects. SSD300 uses maps of
+# 38, 19, 10, 5, 3 and 1 cells with 4 or 6 default boxes per cell (scales 0.2 … 0.9 of the image,
+# ratios 1, 2, ½ (and 3, ⅓), plus one extra square box per cell):
+
+# %%
+ssd_maps, ssd_per_cell = (38, 19, 10, 5, 3, 1), (4, 6, 6, 6, 4, 4)
+total = sum(f * f * k for f, k in zip(ssd_maps, ssd_per_cell, strict=True))
+print(" + ".join(f"{f}²·{k}" for f, k in zip(ssd_maps, ssd_per_cell, strict=True)), f"= {total} default boxes")
+from course_lib.detection import ssd_default_boxes  # noqa: E402 - the reference, just to draw
+
+fig, axes = plt.subplots(1, 3, figsize=(9, 3))
+for ax, f, dboxes in zip(axes, (6, 3, 1), ssd_default_boxes((6, 3, 1), 48), strict=True):
+    ax.imshow(X_test[2].transpose(1, 2, 0))
+    centre = (f // 2) * f + f // 2  # the middle cell
+    draw_boxes(ax, dboxes[centre * 4:(centre + 1) * 4], color="yellow", lw=1)
+    ax.set_xlim(-20, 68)
+    ax.set_ylim(68, -20)
+    ax.set_title(f"{f}×{f} map: 4 default boxes per cell", fontsize=9)
+    ax.set_axis_off()
+plt.show()
+
+# %% [markdown]
+# **RetinaNet** (2017) asks why one-stage detectors were less accurate than two-stage ones, and answers:
+# **class imbalance**. A one-stage detector scores every anchor, and almost all anchors are background;
+# a two-stage detector's RPN has already thrown most of them away. Even when each easy background
+# anchor has a small loss, there are so many that they dominate the total. The fix is the **focal loss**
+# of Chapter 6, $-\alpha_t (1-p_t)^\gamma \log p_t$, which scales an example's loss by how *wrong* it
+# still is. We use it below to train our detector; first, a look at how imbalanced our anchors are:
+
+# %%
+def anchor_targets(coco, n_images, anchors):
+    """labels (N, A) in {1, 0, −1}, classes (N, A), deltas (N, A, 4) from your match / encode."""
+    labels = np.zeros((n_images, len(anchors)), dtype=np.int64)
+    classes = np.zeros_like(labels)
+    deltas = np.zeros((n_images, len(anchors), 4))
+    for i in range(n_images):
+        gt, cls = gt_of(coco, i)
+        labels[i], matched = match_anchors(anchors, gt, 0.5, 0.4)  # RetinaNet's thresholds
+        if len(gt):
+            classes[i] = cls[matched]
+            deltas[i] = encode_boxes(gt[matched], anchors)
+    return labels, classes, deltas
+
+
+labels_train, classes_train, deltas_train = anchor_targets(coco_train, len(X_train), anchors)
+n_pos, n_neg = (labels_train == 1).sum(), (labels_train == 0).sum()
+print(f"{anchors.shape[0]} anchors per image: {n_pos / len(X_train):.1f} positive, "
+      f"{n_neg / len(X_train):.0f} background on average → 1 : {n_neg / n_pos:.0f}")
+
+# %% [markdown]
+# With a constant prediction p = 0.01 of "object" (RetinaNet's initial prior) for every anchor and
+# class, how much of the loss comes from the background anchors — here, and with the ~1 : 1000
+# imbalance of a real image with ~100,000 anchors? Under cross-entropy the easy negatives dominate;
+# the focal loss makes them negligible, so training concentrates on the objects and the hard cases.
+
+# %%
+t = np.zeros((int(n_pos + n_neg), 3))
+t[:n_pos, 0] = 1  # the positives have one true class
+logits = np.full_like(t, np.log(0.01 / 0.99))
+for name, (alpha, gamma) in {"cross-entropy": (-1, 0), "focal loss (α = 0.25, γ = 2)": (0.25, 2)}.items():
+    loss = sigmoid_focal_loss(logits, t, alpha=alpha, gamma=gamma)
+    bg, fg = loss[n_pos:].sum(), loss[:n_pos].sum()
+    at_1000 = bg / n_neg * 1000 * n_pos  # the same anchors at RetinaNet's ~1 : 1000
+    print(f"{name:>28}: background carries {bg / (bg + fg):.2%} of the loss here, "
+          f"{at_1000 / (at_1000 + fg):.2%} at 1 : 1000")
+
+# %% [markdown]
+# ## 9. A detector that really trains
+#
+# Now the pieces come together in a small **one-stage, anchor-based** detector (RetinaNet's recipe at
+# toy scale): a 3-layer CNN with stride 4 turns a 48 × 48 image into a 12 × 12 feature map; at each cell
+# 2 anchors (12 and 20 pixels) get 3 class logits (sigmoid, focal loss) and 4 box deltas (smooth-L1 on
+# the positives). The targets come from **your** `match_anchors` and `encode_boxes`; at test time your
+# `decode_boxes` and `batched_nms` turn the outputs into detections and your `coco_map` scores them.
+
+# %%
+class TinyDetector(nn.Module):
+    """48×48 image → per anchor: 3 class logits and 4 box deltas (12×12 cells × 2 anchors)."""
+
+    def __init__(self, num_classes=3, num_anchors=2):
+        super().__init__()
+        layers, c_in = [], 3
+        for c_out, pool in [(16, True), (32, True), (48, False)]:
+            layers += [nn.Conv2d(c_in, c_out, 3, padding=1), nn.BatchNorm2d(c_out), nn.ReLU()]
+            layers += [nn.MaxPool2d(2)] if pool else []
+            c_in = c_out
+        self.body = nn.Sequential(*layers, nn.Conv2d(48, 48, 3, padding=1), nn.ReLU())
+        self.num_classes, self.num_anchors = num_classes, num_anchors
+        self.head = nn.Conv2d(48, num_anchors * (num_classes + 4), 1)
+
+    def forward(self, x):
+        out = self.head(self.body(x))  # (N, K·(C + 4), 12, 12)
+        n = out.shape[0]
+        out = out.permute(0, 2, 3, 1).reshape(n, -1, self.num_classes + 4)  # (N, 12·12·K, C + 4): anchor order
+        return out[..., :self.num_classes], out[..., self.num_classes:]
+
+
+def focal_loss(logits, targets, alpha=0.25, gamma=2.0):
+    """Chapter 6's sigmoid focal loss in torch (elementwise)."""
+    p = torch.sigmoid(logits)
+    ce = F.binary_cross_entropy_with_logits(logits, targets, reduction="none")
+    p_t = p * targets + (1 - p) * (1 - targets)
+    return (alpha * targets + (1 - alpha) * (1 - targets)) * (1 - p_t) ** gamma * ce
+
+
+x_check, t_check = np.random.default_rng(0).normal(size=(5, 3)), np.eye(3)[[0, 1, 2, 0, 1]]
+assert np.allclose(focal_loss(torch.from_numpy(x_check), torch.from_numpy(t_check)).numpy(),
+                   sigmoid_focal_loss(x_check, t_check))  # same as the numpy reference of Chapter 6
+
+
+def detection_loss(model, x, labels, classes, deltas):
+    logits, pred = model(x)
+    pos, valid = labels == 1, labels >= 0
+    target = torch.zeros_like(logits)
+    target[pos, classes[pos]] = 1.0
+    n_pos = max(int(pos.sum()), 1)
+    cls_loss = (focal_loss(logits, target).sum(-1) * valid).sum() / n_pos
+    box_loss = F.smooth_l1_loss(pred[pos], deltas[pos], beta=1 / 9, reduction="sum") / n_pos
+    return cls_loss + box_loss
+
+
+torch.manual_seed(0)
+model = TinyDetector()
+optimizer = torch.optim.Adam(model.parameters(), lr=3e-3)
+data = [torch.from_numpy(a) for a in (X_train, labels_train, classes_train, deltas_train.astype(np.float32))]
+EPOCHS, BATCH = 14, 16
+losses = []
+start = time.perf_counter()
+for _epoch in tqdm(range(EPOCHS), desc="training"):
+    model.train()
+    perm = torch.randperm(len(X_train))
+    for b in range(0, len(X_train), BATCH):
+        idx = perm[b:b + BATCH]
+        loss = detection_loss(model, *(d[idx] for d in data))
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        losses.append(loss.item())
+train_seconds = time.perf_counter() - start
+print(f"{EPOCHS} epochs in {train_seconds:.1f} s, final loss {np.mean(losses[-25:]):.3f}")
+plt.figure(figsize=(5, 2.5))
+plt.plot(losses, lw=0.5)
+plt.plot(np.convolve(losses, np.ones(25) / 25, mode="valid"), lw=1.5)
+plt.xlabel("step")
+plt.ylabel("focal + smooth-L1 loss")
+plt.yscale("log")
+plt.show()
+
+# %% [markdown]
+# **Inference.** Each anchor keeps its best class (score = its sigmoid), we drop scores below 0.05,
+# decode the boxes and run NMS per class at IoU 0.5, keeping at most 100 per image.
+
+# %%
+def detect(model, images, score_threshold=0.05, iou_threshold=0.5, apply_nms=True):
+    """List of (boxes, scores, labels) per image, labels 0-based."""
+    model.eval()
+    with torch.no_grad():
+        logits, pred = model(torch.from_numpy(images))
+    probs, pred = torch.sigmoid(logits).numpy(), pred.numpy().astype(np.float64)
+    results = []
+    for i in range(len(images)):
+        score, label = probs[i].max(axis=1), probs[i].argmax(axis=1)
+        idx = np.flatnonzero(score > score_threshold)
+        boxes = decode_boxes(pred[i][idx], anchors[idx])
+        keep = batched_nms(boxes, score[idx], label[idx], iou_threshold)[:100] if apply_nms else np.arange(len(idx))
+        results.append((boxes[keep], score[idx][keep], label[idx][keep]))
+    return results
+
+
+def to_coco(results, coco_gt):
+    """Detections in COCO's result format."""
+    return [{"image_id": img["id"], "category_id": int(c) + 1, "bbox": [float(v) for v in b], "score": float(s)}
+            for img, (boxes, scores, labels) in zip(coco_gt["images"], results, strict=True)
+            for b, s, c in zip(box_convert(boxes, "xyxy", "xywh"), scores, labels, strict=True)]
+
+
+dets = to_coco(detect(model, X_test), coco_test)
+map50, map_coco = coco_map(coco_test, dets, [0.5]), coco_map(coco_test, dets)
+ref_coco, ref50 = pycocotools_map(coco_test, dets)
+print(f"held-out mAP@0.5      : yours {map50:.4f} | pycocotools {ref50:.4f}")
+print(f"held-out mAP@[.5:.95] : yours {map_coco:.4f} | pycocotools {ref_coco:.4f}")
+assert abs(map50 - ref50) < 1e-6 and abs(map_coco - ref_coco) < 1e-6
+assert map50 >= 0.9, f"mAP@0.5 = {map50:.3f} < 0.9"
+
+# %% [markdown]
+# Raw outputs (every anchor with score > 0.3) and what NMS keeps:
+
+# %%
+raw = detect(model, X_test[:5], score_threshold=0.3, apply_nms=False)
+kept = detect(model, X_test[:5], score_threshold=0.3)
+fig, axes = plt.subplots(2, 5, figsize=(11, 4.8))
+for i in range(5):
+    for row, (res, title) in enumerate([(raw, "before NMS"), (kept, "after NMS")]):
+        ax = axes[row, i]
+        ax.imshow(X_test[i].transpose(1, 2, 0))
+        boxes, scores, labels = res[i]
+        draw_boxes(ax, boxes, labels, scores=scores if row else None, lw=1)
+        ax.set_title(f"{title}: {len(boxes)}", fontsize=8)
+        ax.set_axis_off()
+plt.show()
+
+# %% [markdown]
+# ## 10. Playground: anchors, matching and NMS
+#
+# Left: the ground truth (dashed), the 2 anchors of the chosen cell (yellow) and every positive anchor
+# coloured by its IoU. Right: the trained detector's raw boxes (grey)
+# and those that pass the score threshold and NMS. Lower the NMS threshold until neighbouring objects
+# start to suppress each other; raise it to 1 to see every duplicate.
+
+# %%
+raw_all = detect(model, X_test[:20], score_threshold=0.01, apply_nms=False)
+AnchorNMSPlayground(X_test[:20], {**coco_test, "images": coco_test["images"][:20]}, candidates=lambda i: raw_all[i],
+                    stride=4, sizes=(12, 20), ratios=(1.0,), nms_fn=batched_nms)
+
+# %% [markdown]
+# ## 11. The map of detectors
+#
+# **One-stage vs two-stage.** Two-stage detectors (R-CNN, Fast/Faster R-CNN, Cascade R-CNN) first
+# propose regions, then classify and refine each one; the proposal stage removes most background, so
+# the second stage sees a balanced problem — accurate but slower. One-stage detectors (YOLO, SSD,
+# RetinaNet, FCOS) predict classes and boxes for every location in one pass — fast, and since
+# RetinaNet's focal loss as accurate as two-stage ones.
+#
+# **Anchor-based vs anchor-free.** Faster R-CNN, SSD, RetinaNet and YOLO v2+ regress from anchors,
+# which adds hyper-parameters (sizes, ratios, IoU thresholds — everything you just implemented) and many
+# boxes per location. Anchor-free detectors (FCOS, CenterNet, RepPoints) predict from points instead: a
+# location inside an object regresses its distances to the four sides (FCOS) or the object centre is a
+# heat-map peak (CenterNet). The notes' trade-off: anchors bring many hyper-parameters, removing them
+# used to cost accuracy.
+#
+# **DETR** (2020) treats detection as set prediction: a CNN backbone and a transformer encoder-decoder
+# turn a fixed number of learned object queries (100) into 100 (class, box) pairs; training matches
+# predictions to ground truth one-to-one with the Hungarian algorithm, so there are neither anchors nor
+# NMS. It converges slowly (500 epochs on COCO); Deformable DETR attends only to a few sampling points
+# and trains ~10× faster.
+#
+# In MMDetection (lecture notes, part 4) these are the interchangeable modules of a config: backbone
+# (e.g. ResNet-50), neck (FPN), head (RPN / RetinaHead / …), with box assigners (your
+# `match_anchors`), box coders (`encode_boxes` / `decode_boxes`), NMS post-processing and the COCO mAP
+# evaluator.
