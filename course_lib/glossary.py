@@ -62,7 +62,7 @@ ch04 | sigmoid | Sigmoid 函数 (S 型函数) | 1/(1+e^{-x}): output in (0, 1), 
 ch04 | hyperbolic tangent | 双曲正切 (tanh) | 2σ(2x) − 1: zero-centred output in (−1, 1), common in RNNs
 ch04 | zero-centred output | 以 0 为中心的输出 | sigmoid's outputs are all positive (输出不是以0为中心), tanh's are not
 ch04 | saturation | 饱和 | region where an activation is flat, so its gradient is ≈ 0
-ch04 | vanishing gradient | 梯度消失 / 梯度离散 / 梯度弥散 | gradients shrink layer by layer on the way back (σ′ ≤ 1/4 → (1/4)^10 ≈ 1e-6)
+ch04,ch13 | vanishing gradient | 梯度消失 / 梯度离散 / 梯度弥散 | gradients shrink layer by layer on the way back (σ′ ≤ 1/4 → (1/4)^10 ≈ 1e-6)
 ch04 | exploding gradient | 梯度爆炸 | gradients grow layer by layer on the way back
 ch04 | ReLU (rectified linear unit) | 修正线性单元 | max(x, 0): slope 1 for x > 0, 0 otherwise
 ch04 | dead ReLU | 神经元死亡 (死亡 ReLU) | a unit ≤ 0 for every input: it never gets a gradient again
@@ -195,6 +195,17 @@ ch10 | precision | 查准率 | TP / (TP + FP): the share of detections that are 
 ch10 | recall | 查全率 | TP / (TP + FN): the share of objects that are found
 ch10 | mean average precision (mAP) | 平均精度均值 | mean over classes (for COCO also over IoU 0.50…0.95) of the area under the precision-recall curve
 ch10 | anchor-free | 无锚框 | detectors that regress boxes from points or centres instead of anchors (FCOS, CenterNet)
+ch13 | generative adversarial network | 生成对抗网络 | a generator and a discriminator trained against each other until the generator's samples look like the data
+ch13 | generator | 生成器 | the network that maps random noise z to samples G(z)
+ch13 | discriminator | 判别器 | the network that outputs the probability D(x) that x is real rather than generated
+ch13 | minimax game | 极小极大博弈 | min over G, max over D of one value V(D, G); at the equilibrium its value is −log 4
+ch13 | zero-sum game | 零和博弈 | one player's gain is the other's loss, so one objective serves both networks
+ch13 | mode collapse | 模式崩溃 | the generator produces only a few kinds of samples (a few modes of the data)
+ch13 | Wasserstein distance | Wasserstein 距离 | the earth mover's cost of moving one distribution onto another; the WGAN critic estimates it
+ch13 | gradient penalty | 梯度惩罚 | WGAN-GP's term λ·E(‖∇f(x̂)‖₂ − 1)² that keeps the critic close to 1-Lipschitz
+ch13 | weight clipping | 权重裁剪 | the original WGAN's Lipschitz constraint: clamp every critic weight to [−c, c] after each step
+ch13 | convolutional GAN (DCGAN) | 卷积GAN | a GAN with a transposed-convolution generator and a strided-convolution discriminator, with batch norm (Radford et al., 2015)
+ch13 | unsupervised learning | 无监督学习 | learning from unlabelled data, e.g. its distribution
 """
 
 
