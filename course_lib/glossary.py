@@ -100,7 +100,7 @@ ch05 | batch normalization | 批归一化 (BN) | normalise each channel with the
 ch05 | running statistics | 滑动平均 (移动平均) 统计量 | per-channel mean/variance averaged over training batches, used in evaluation mode
 ch05 | momentum (in BN) | 动量 | weight of the new batch statistic in the running average (torch 0.1 = Keras 0.9)
 ch05 | internal covariate shift | 内部协变量偏移 | change of a layer's input distribution during training; BN's original motivation
-ch05 | layer normalization | 层归一化 | normalise each sample over its last dimensions; no batch statistics, same in training and evaluation
+ch05,ch16 | layer normalization | 层归一化 | normalise each sample over its last dimensions; no batch statistics, same in training and evaluation
 ch05 | dropout | 随机失活 / 暂退法 (Dropout) | zero each unit with probability p during training
 ch05 | inverted dropout | 反向随机失活 | scale kept units by 1/(1−p) during training so evaluation is the identity
 ch05 | local response normalization | 局部响应归一化 (LRN) | divide by a power of the summed squares of neighbouring channels (AlexNet)
@@ -206,6 +206,20 @@ ch13 | gradient penalty | 梯度惩罚 | WGAN-GP's term λ·E(‖∇f(x̂)‖₂
 ch13 | weight clipping | 权重裁剪 | the original WGAN's Lipschitz constraint: clamp every critic weight to [−c, c] after each step
 ch13 | convolutional GAN (DCGAN) | 卷积GAN | a GAN with a transposed-convolution generator and a strided-convolution discriminator, with batch norm (Radford et al., 2015)
 ch13 | unsupervised learning | 无监督学习 | learning from unlabelled data, e.g. its distribution
+ch16 | attention | 注意力 | a weighted mean of value vectors whose weights come from how well a query matches each key
+ch16 | self-attention | 自注意力机制 | attention in which queries, keys and values are all projections of the same sequence
+ch16 | query, key, value | 查询、键、值 | the three projections of attention: queries are matched against keys to weight the values
+ch16 | scaled dot-product attention | 缩放点积注意力 | softmax(QKᵀ/√E)V; the √E keeps the softmax from saturating
+ch16 | attention mask | 注意力掩码 | a boolean or additive array that stops some queries from attending to some keys
+ch16 | causal mask | 因果掩码 | a lower-triangular mask so that position i attends only to positions up to i
+ch16 | multi-head attention | 多头注意力 | several attentions on slices of the features in parallel, their outputs concatenated and projected
+ch16 | positional encoding | 位置编码 | a vector added to each token to say where it is, fixed (sinusoidal) or learned
+ch16 | patch embedding | 图像块嵌入 | a linear map of non-overlapping image patches to tokens, written as a convolution with stride = kernel
+ch16 | class token | 分类标记 | a learned extra token whose final state a ViT uses to classify the image
+ch16 | encoder block | 编码器块 | a Transformer layer: attention and an MLP, each with layer normalization and a residual connection
+ch16 | Vision Transformer (ViT) | 视觉 Transformer | a Transformer encoder applied to a sequence of image patches
+ch16 | object query | 目标查询 | a learned input of the DETR decoder that becomes one predicted object or no object
+ch16 | bipartite matching | 二分图匹配 | a one-to-one assignment of predictions to ground-truth objects at minimum total cost (Hungarian algorithm)
 """
 
 
