@@ -9,6 +9,8 @@ which common mistake (post-norm, a missing residual, ReLU for GELU, ...) the out
 
 from __future__ import annotations
 
+import copy
+
 import numpy as np
 import torch
 from torch import nn
@@ -286,9 +288,12 @@ class ModuleCheck:
 
     def check(self, got):
         __tracebackhide__ = True
+        own_reference = isinstance(got, ModuleCheck)  # the exercise's reference run as a submission (tests)
+        if own_reference:
+            got = copy.deepcopy(got.ref)
         if not isinstance(got, nn.Module):
             raise CheckFailure(f"{self.name} should build an nn.Module, got {type(got).__name__}.")
-        if isinstance(got, type(self.ref)):
+        if isinstance(got, type(self.ref)) and not own_reference:
             raise CheckFailure(f"{self.name} is (a subclass of) the course's reference: write your own class.")
         self._keys(got)
         gen = torch.Generator().manual_seed(self.seed)
@@ -303,7 +308,8 @@ class ModuleCheck:
         with torch.no_grad():
             expected = self.ref(x)
             try:
-                with forbidden(getattr(got.forward, "__func__", got.forward), self.forbid, self.name):
+                with forbidden(getattr(got.forward, "__func__", got.forward), () if own_reference else self.forbid,
+                               self.name):
                     out = got(x.clone())
             except CheckFailure:
                 raise
