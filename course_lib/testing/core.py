@@ -39,7 +39,8 @@ __all__ = [
 #: The course's reference modules (what a chapter asks students to write themselves).
 REFERENCE_MODULES = tuple(f"course_lib.{m}" for m in (
     "_utils", "conv", "pool", "activations", "norm", "losses", "optim", "models", "detection", "rnn", "gan",
-    "style", "compress", "attention", "autoencoders", "mlp", "architectures", "interpret", "sequences", "detection_metrics"))
+    "style", "compress", "attention", "autoencoders", "mlp", "architectures", "interpret", "sequences",
+    "detection_metrics", "rnn_gates"))
 
 #: Modules switched off while a student's from-scratch function runs (a chapter may allow some back,
 #: e.g. Chapter 3 lets students use Chapter 2's ``course_lib.conv``).
