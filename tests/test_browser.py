@@ -24,6 +24,7 @@ import jupytext
 import pytest
 
 from autograder.course import nbgrader_env
+from autograder.lab import write_lab_overrides
 
 ROOT = Path(__file__).resolve().parents[1]
 ARTIFACTS = ROOT / "test-artifacts" / "browser"
@@ -62,6 +63,7 @@ def lab(tmp_path_factory):
         source = ROOT / "solutions" / f"{chapter}.py"
         if source.exists():
             jupytext.write(jupytext.read(source), work / f"{chapter}.ipynb")
+    write_lab_overrides()  # as `course lab` does: no "fetch Jupyter news?" toast over the notebook
     port, token = _free_port(), secrets.token_hex(16)
     env = nbgrader_env()
     env.pop("MPLBACKEND", None)  # notebooks draw inline, as for a student
@@ -93,20 +95,37 @@ def lab(tmp_path_factory):
         log.close()
 
 
+#: Only the notebook in front: a restored workspace may keep other notebooks open in hidden tabs.
+_CURRENT = ".jp-NotebookPanel:not(.lm-mod-hidden)"
+
+
 def _run_all(page, timeout_s: float = 420) -> None:
     """Run → Run All Cells, then wait until every code cell has run; fail with the error if one raised."""
-    page.get_by_role("menuitem", name="Run", exact=True).click()
-    page.get_by_role("menuitem", name=re.compile("^Run All Cells")).click()
+    prompts_js = (f"() => [...document.querySelectorAll('{_CURRENT} .jp-CodeCell .jp-InputPrompt')]"
+                  ".map(e => e.textContent.trim())")
     deadline = time.monotonic() + timeout_s
-    prompts_js = "() => [...document.querySelectorAll('.jp-CodeCell .jp-InputPrompt')].map(e => e.textContent.trim())"
-    time.sleep(2)
+    idle_since = None
+    for _attempt in range(3):  # a click while the kernel is still starting can be lost: try again
+        page.get_by_role("menuitem", name="Run", exact=True).click()
+        page.get_by_role("menuitem", name=re.compile("^Run All Cells")).click()
+        started = time.monotonic()
+        while time.monotonic() - started < 20 and not any("*" in p or re.search(r"\d", p)
+                                                          for p in page.evaluate(prompts_js)):
+            time.sleep(0.5)
+        if any("*" in p or re.search(r"\d", p) for p in page.evaluate(prompts_js)):
+            break
     while time.monotonic() < deadline:
         prompts = page.evaluate(prompts_js)
         if prompts and all(re.fullmatch(r"\[\d+\]:", p) for p in prompts):
             return
-        if prompts and not any("*" in p for p in prompts):  # nothing running, some never ran: an error
-            errors = page.locator(".jp-OutputArea-output", has_text="Traceback").all_inner_texts()
-            raise AssertionError("Run All stopped early:\n" + "\n".join(errors)[-3000:])
+        if prompts and not any("*" in p for p in prompts):  # nothing running, some never ran: an error?
+            idle_since = idle_since or time.monotonic()
+            if time.monotonic() - idle_since > 10:
+                errors = page.locator(f"{_CURRENT} .jp-OutputArea-output", has_text="Error").all_inner_texts()
+                raise AssertionError(f"Run All stopped early ({sum(p == '[ ]:' for p in prompts)} cells not run):\n"
+                                     + "\n".join(errors)[-3000:])
+        else:
+            idle_since = None
         time.sleep(1)
     raise AssertionError(f"cells still running after {timeout_s:.0f} s")
 
@@ -133,11 +152,14 @@ def test_widget_redraws_in_a_real_browser(lab, chapter):
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     page = browser.new_page(viewport={"width": 1400, "height": 1000})
     try:
-        page.goto(f"{base}/lab/tree/{chapter}.ipynb?token={token}")
-        page.wait_for_selector(".jp-Notebook .jp-CodeCell", timeout=90_000)
-        page.wait_for_selector(".jp-Notebook-ExecutionIndicator, .jp-Toolbar-kernelStatus", timeout=90_000)
+        # a workspace of its own per chapter: JupyterLab would otherwise reopen the other notebooks too
+        page.goto(f"{base}/lab/workspaces/{chapter}/tree/{chapter}.ipynb?reset&token={token}")
+        page.wait_for_selector(f"{_CURRENT} .jp-CodeCell", timeout=90_000)
+        page.wait_for_selector(".jp-mod-current .lm-TabBar-tabLabel", timeout=90_000)
+        page.wait_for_function("(name) => document.querySelector('.jp-mod-current .lm-TabBar-tabLabel')"
+                               "?.textContent.includes(name)", arg=chapter, timeout=90_000)
         _run_all(page)
-        cell = page.locator(".jp-CodeCell", has_text=marker).last
+        cell = page.locator(f"{_CURRENT} .jp-CodeCell", has_text=marker).last
         cell.scroll_into_view_if_needed()
         image = cell.locator(".widget-image").first
         image.wait_for(timeout=30_000)
