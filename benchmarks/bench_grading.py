@@ -2,8 +2,8 @@
 
     .venv/bin/python benchmarks/bench_grading.py [CHAPTER] [--students 30] [--workers 2]
 
-1. plain execution of the chapter's correct notebook: ``jupyter nbconvert --execute``, a command like
-   ``course grade`` (both pay their Python start-up);
+1. plain execution of the same work — the instructor notebook (solutions + hidden tests) — with
+   ``jupyter nbconvert --execute``, a command like ``course grade`` (both pay their Python start-up);
 2. ``course grade`` of that one notebook (nbgrader autograde with SafeExecute, gradebook, reasons);
 3. ``course grade`` of ``--students`` copies with ``--workers`` in parallel.
 
@@ -26,6 +26,7 @@ import nbformat
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from autograder.build import ensure_source  # noqa: E402
 from autograder.course import Course, nbgrader_env  # noqa: E402
 from autograder.grading import autograde, discover  # noqa: E402
 from tests.test_roundtrip import _solution_sources, _submission  # noqa: E402
@@ -71,7 +72,8 @@ def main() -> int:
         for k in range(args.students):
             nbformat.write(nb, many / f"student{k:02d}.ipynb")
         grade(course, one, chapter, 1, tmp / "warm")  # warm the file cache and build the source once
-        t_plain = plain(one / "student.ipynb")
+        shutil.copy2(ensure_source(course, chapter), tmp / f"{chapter}.ipynb")
+        t_plain = plain(tmp / f"{chapter}.ipynb")
         t_one = grade(course, one, chapter, 1, tmp / "w1")
         t_many = grade(course, many, chapter, args.workers, tmp / "wN")
     finally:
