@@ -62,8 +62,8 @@ ch04 | sigmoid | Sigmoid 函数 (S 型函数) | 1/(1+e^{-x}): output in (0, 1), 
 ch04 | hyperbolic tangent | 双曲正切 (tanh) | 2σ(2x) − 1: zero-centred output in (−1, 1), common in RNNs
 ch04 | zero-centred output | 以 0 为中心的输出 | sigmoid's outputs are all positive (输出不是以0为中心), tanh's are not
 ch04 | saturation | 饱和 | region where an activation is flat, so its gradient is ≈ 0
-ch04,ch13 | vanishing gradient | 梯度消失 / 梯度离散 / 梯度弥散 | gradients shrink layer by layer on the way back (σ′ ≤ 1/4 → (1/4)^10 ≈ 1e-6)
-ch04 | exploding gradient | 梯度爆炸 | gradients grow layer by layer on the way back
+ch04,ch13,ch11 | vanishing gradient | 梯度消失 / 梯度离散 / 梯度弥散 | gradients shrink layer by layer on the way back (σ′ ≤ 1/4 → (1/4)^10 ≈ 1e-6)
+ch04,ch11 | exploding gradient | 梯度爆炸 | gradients grow layer by layer on the way back
 ch04 | ReLU (rectified linear unit) | 修正线性单元 | max(x, 0): slope 1 for x > 0, 0 otherwise
 ch04 | dead ReLU | 神经元死亡 (死亡 ReLU) | a unit ≤ 0 for every input: it never gets a gradient again
 ch04 | leaky ReLU | 带泄露的 ReLU (Leaky ReLU) | slope α (0.01; YOLO 0.1) for x ≤ 0 keeps gradients alive
@@ -220,6 +220,15 @@ ch16 | encoder block | 编码器块 | a Transformer layer: attention and an MLP,
 ch16 | Vision Transformer (ViT) | 视觉 Transformer | a Transformer encoder applied to a sequence of image patches
 ch16 | object query | 目标查询 | a learned input of the DETR decoder that becomes one predicted object or no object
 ch16 | bipartite matching | 二分图匹配 | a one-to-one assignment of predictions to ground-truth objects at minimum total cost (Hungarian algorithm)
+ch11 | recurrent neural network (RNN) | 循环神经网络 | one cell with shared weights applied at every time step, carrying a hidden state forward
+ch11 | hidden state | 隐藏状态 | the vector an RNN passes from one time step to the next, summarising the sequence so far
+ch11 | backpropagation through time (BPTT) | 通过时间反向传播 | backpropagation on the RNN unrolled in time; weight gradients are summed over the steps
+ch11 | bidirectional RNN | 双向循环神经网络 | a forward and a reversed RNN whose states are concatenated, so every output sees the whole sequence
+ch11 | gradient clipping | 梯度裁剪 | rescale all gradients so their global L2 norm is at most a threshold, against exploding gradients
+ch11 | spectral radius | 谱半径 | the largest absolute eigenvalue of a matrix; above 1 repeated products grow, below 1 they shrink
+ch11 | language model | 语言模型 | a model of the probability of the next token given the previous ones
+ch11 | sampling temperature | 采样温度 | dividing logits by τ before softmax: τ < 1 sharpens, τ > 1 flattens the distribution
+ch11 | sequence data | 序列数据 | ordered data whose elements depend on each other, such as text, speech or video
 """
 
 
