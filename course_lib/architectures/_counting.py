@@ -73,15 +73,7 @@ def profile(model: nn.Module, input_size=(3, 224, 224)) -> Profile:
                 result.layers.append(LayerCost(name, type(mod).__name__, tuple(out.shape), sum(
                     p.numel() for p in mod.parameters()), _layer_macs(mod, args[0], out)))
             hooks.append(module.register_forward_hook(hook))
-    was_training = model.training
-    try:
-        model.eval()
-        with torch.no_grad():
-            model(torch.zeros((1, *input_size), device=device))
-    finally:
-        model.train(was_training)
-        for h in hooks:
-            h.remove()
+    _dry_run(model, input_size, device, hooks)
     return result
 
 
@@ -98,6 +90,13 @@ def stage_shapes(model: nn.Module, input_size=(3, 224, 224), stages=None) -> dic
     shapes: dict[str, tuple[int, ...]] = {}
     hooks = [modules[s].register_forward_hook(
         lambda mod, args, out, s=s: shapes.__setitem__(s, tuple(out.shape))) for s in stages]
+    _dry_run(model, input_size, device, hooks)
+    return shapes
+
+
+def _dry_run(model: nn.Module, input_size, device, hooks) -> None:
+    """One forward pass of a zero image (batch 1) in evaluation mode, for the ``hooks``; then remove
+    them and restore the model's mode."""
     was_training = model.training
     try:
         model.eval()
@@ -107,4 +106,3 @@ def stage_shapes(model: nn.Module, input_size=(3, 224, 224), stages=None) -> dic
         model.train(was_training)
         for h in hooks:
             h.remove()
-    return shapes
