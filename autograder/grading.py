@@ -301,7 +301,8 @@ def _grade_batch(work: Path, subs: list[Submission], cells: dict[str, list[tuple
             writes[key] = writes.get(key, 0) + 1
             if writes[key] == 2:
                 sub, result = pending[key]
-                done(result) if _collect(work, sub, result, cells[sub.chapter]) else None
+                if _collect(work, sub, result, cells[sub.chapter]):
+                    done(result)
 
     for chapter in sorted({c for _, c in pending}):
         n = sum(c == chapter for _, c in pending)
