@@ -229,6 +229,18 @@ ch11 | spectral radius | 谱半径 | the largest absolute eigenvalue of a matrix
 ch11 | language model | 语言模型 | a model of the probability of the next token given the previous ones
 ch11 | sampling temperature | 采样温度 | dividing logits by τ before softmax: τ < 1 sharpens, τ > 1 flattens the distribution
 ch11 | sequence data | 序列数据 | ordered data whose elements depend on each other, such as text, speech or video
+ch12 | long short-term memory (LSTM) | 长短期记忆网络 | a gated RNN with a cell state that is changed only by element-wise forgetting and adding, so memories and gradients survive many steps
+ch12 | cell state | 单元状态 | the LSTM's memory c_t = f ⊙ c_{t−1} + i ⊙ g, the "conveyor belt" that runs through time without matrix products
+ch12 | forget gate | 遗忘门 | the sigmoid gate f that decides how much of the previous cell state to keep
+ch12 | input gate | 输入门 | the sigmoid gate i that decides how much of the candidate g to write into the cell state
+ch12 | output gate | 输出门 | the sigmoid gate o that decides how much of tanh(c_t) to show as the hidden state h_t
+ch12 | gated recurrent unit (GRU) | 门控循环单元 | a gated RNN with two gates (reset and update) and no separate cell state; 3/4 of an LSTM's parameters
+ch12 | update gate | 更新门 | the GRU's gate z: h' = (1 − z) ⊙ n + z ⊙ h, so z = 1 keeps the old state
+ch12 | reset gate | 重置门 | the GRU's gate r that decides how much of the old state the candidate n may look at
+ch12 | peephole connection | 窥孔连接 | an LSTM variant whose gates also read the cell state
+ch12 | coupled input and forget gate | 耦合输入门和遗忘门 | an LSTM variant (CIFG) with one gate for both: i = 1 − f, so the cell state is a convex mix of old and new
+ch12 | long-range dependency | 长程依赖 | an output that depends on inputs many time steps earlier
+ch12 | adding problem | 加法问题 | a benchmark sequence task: output the sum of the two marked values of a long random sequence
 """
 
 

@@ -11,27 +11,33 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["birnn_forward", "clip_grad_norm", "rnn_backward", "rnn_cell_forward", "rnn_forward",
-           "rnn_jacobian_norms", "sample_with_temperature", "scaled_orthogonal"]
+__all__ = ["birnn_forward", "check_recurrent_weights", "check_state", "clip_grad_norm", "rnn_backward",
+           "rnn_cell_forward", "rnn_forward", "rnn_jacobian_norms", "sample_with_temperature", "scaled_orthogonal"]
 
 
-def _check_weights(d, weight_ih, weight_hh, bias_ih, bias_hh):
-    """Hidden size H after checking that the weights fit together and an input of D features."""
-    if weight_ih.ndim != 2:
-        raise ValueError(f"weight_ih should be 2-d (H, D), got shape {weight_ih.shape}")
-    h = weight_ih.shape[0]
+def check_recurrent_weights(d, weight_ih, weight_hh, bias_ih, bias_hh, gates=1):
+    """Hidden size H after checking that the weights fit an input of D features.
+
+    ``gates`` is how many blocks of H rows the weights stack: 1 for an RNN, 4 for an LSTM
+    (i, f, g, o), 3 for a GRU (r, z, n) — so ``weight_ih`` is (gates·H, D), ``weight_hh`` (gates·H, H).
+    """
+    k = "" if gates == 1 else str(gates)
+    if weight_ih.ndim != 2 or weight_ih.shape[0] % gates:
+        raise ValueError(f"weight_ih should be 2-d ({k}H, D), got shape {weight_ih.shape}")
+    h = weight_ih.shape[0] // gates
     if weight_ih.shape[1] != d:
-        raise ValueError(f"weight_ih should have shape (H, D) = ({h}, {d}) for inputs with D = {d} "
+        raise ValueError(f"weight_ih should have shape ({k}H, D) = ({gates * h}, {d}) for inputs with D = {d} "
                          f"features, got {weight_ih.shape}")
-    if weight_hh.shape != (h, h):
-        raise ValueError(f"weight_hh should have shape (H, H) = ({h}, {h}), got {weight_hh.shape}")
+    if weight_hh.shape != (gates * h, h):
+        raise ValueError(f"weight_hh should have shape ({k}H, H) = ({gates * h}, {h}), got {weight_hh.shape}")
     for name, b in (("bias_ih", bias_ih), ("bias_hh", bias_hh)):
-        if b is not None and b.shape != (h,):
-            raise ValueError(f"{name} should have shape (H,) = ({h},), got {b.shape}")
+        if b is not None and b.shape != (gates * h,):
+            raise ValueError(f"{name} should have shape ({k}H,) = ({gates * h},), got {b.shape}")
     return h
 
 
-def _check_h(h, expected, name="h0"):
+def check_state(h, expected, name="h0"):
+    """Raise a ValueError naming ``name``, the expected and the actual shape, unless they agree."""
     if h.shape != expected:
         raise ValueError(f"{name} should have shape {expected}, got {h.shape}")
 
@@ -40,8 +46,8 @@ def rnn_cell_forward(x, h_prev, weight_ih, weight_hh, bias_ih=None, bias_hh=None
     """One step of ``torch.nn.RNNCell`` (tanh): x (N, D), h_prev (N, H) → h_next (N, H)."""
     if x.ndim != 2:
         raise ValueError(f"x should be 2-d (N, D), got shape {x.shape}")
-    h = _check_weights(x.shape[1], weight_ih, weight_hh, bias_ih, bias_hh)
-    _check_h(h_prev, (x.shape[0], h), "h_prev")
+    h = check_recurrent_weights(x.shape[1], weight_ih, weight_hh, bias_ih, bias_hh)
+    check_state(h_prev, (x.shape[0], h), "h_prev")
     a = x @ weight_ih.T + h_prev @ weight_hh.T
     if bias_ih is not None:
         a = a + bias_ih
@@ -62,11 +68,11 @@ def rnn_forward(x, h0, weight_ih, weight_hh, bias_ih=None, bias_hh=None):
     if x.ndim != 3:
         raise ValueError(f"x should be 3-d (T, N, D), got shape {x.shape}")
     t_len, n, d = x.shape
-    h = _check_weights(d, weight_ih, weight_hh, bias_ih, bias_hh)
+    h = check_recurrent_weights(d, weight_ih, weight_hh, bias_ih, bias_hh)
     dtype = np.result_type(x, weight_ih)
     if h0 is None:
         h0 = np.zeros((n, h), dtype=dtype)
-    _check_h(h0, (n, h))
+    check_state(h0, (n, h))
     out = np.zeros((t_len, n, h), dtype=dtype)
     state = h0
     for t in range(t_len):
@@ -123,7 +129,7 @@ def birnn_forward(x, h0, forward_params, backward_params):
         raise ValueError(f"x should be 3-d (T, N, D), got shape {x.shape}")
     h = forward_params[0].shape[0]
     if h0 is not None:
-        _check_h(h0, (2, x.shape[1], h))
+        check_state(h0, (2, x.shape[1], h))
     h_f, h_b = (None, None) if h0 is None else (h0[0], h0[1])
     out_f, last_f = rnn_forward(x, h_f, *forward_params)
     out_r, last_b = rnn_forward(x[::-1], h_b, *backward_params)

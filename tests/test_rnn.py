@@ -150,7 +150,7 @@ def _student(name, mutate=None):
         assert mutate[0] in src
         src = src.replace(*mutate)
     ns = {"np": np, "__name__": "student"}
-    for helper in ("_check_weights", "_check_h", "rnn_cell_forward", "rnn_forward"):
+    for helper in ("check_recurrent_weights", "check_state", "rnn_cell_forward", "rnn_forward"):
         exec(textwrap.dedent(inspect.getsource(getattr(rnn, helper))), ns)  # noqa: S102
     exec(src, ns)  # noqa: S102
     return ns[name]
