@@ -1,0 +1,159 @@
+"""nbgrader's *Assignments* tab in a real JupyterLab, against the course's exchange.
+
+The instructor releases a chapter with ``course release``; a student's JupyterLab (own home, own
+Jupyter data folder, the nbgrader_config.py that ``course lab`` writes) shows it in the *Assignments*
+tab, where chromium (driven by Playwright, as in ``test_browser.py``) clicks *Fetch*, *Validate* and
+*Submit*; the instructor then runs ``course collect`` and ``course grade`` and finds the student's
+submission graded (the notebook is handed in unchanged: 0 points, without a crash). Screenshots of
+each step land in ``test-artifacts/browser/assignments-*.png``.
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+import pwd
+import re
+import secrets
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from autograder.lab import lab_env, write_lab_overrides, write_nbgrader_config
+from tests.test_browser import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, _free_port
+from tests.test_roundtrip import _course
+
+playwright = pytest.importorskip("playwright.sync_api", reason="playwright is a test dependency: make test")
+
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("browser")]
+
+CHAPTER = "ch03_pooling"
+
+
+def _start_lab(home: Path, exchange: Path) -> tuple[subprocess.Popen, str, str]:
+    """A student's JupyterLab on ``home/work``, configured as ``course lab`` configures it."""
+    work = home / "work"
+    work.mkdir(parents=True)
+    write_lab_overrides()  # as `course lab` does: no "fetch Jupyter news?" toast over the panel
+    config_dir = home / "course-config"
+    write_nbgrader_config(config_dir, exchange)
+    env = lab_env(config_dir)
+    env.update(HOME=str(home), JUPYTER_DATA_DIR=str(home / ".local" / "share" / "jupyter"),
+               JUPYTER_CONFIG_DIR=str(home / ".jupyter"), JUPYTER_RUNTIME_DIR=str(home / ".runtime"))
+    port, token = _free_port(), secrets.token_hex(16)
+    log = open(home / "jupyterlab.log", "w")  # noqa: SIM115 - the process owns it; closed with the process
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "jupyterlab", "--no-browser", "--ip=127.0.0.1", f"--port={port}",
+         f"--IdentityProvider.token={token}", f"--ServerApp.root_dir={work}", "--ServerApp.port_retries=0",
+         *(["--allow-root"] if os.geteuid() == 0 else [])],
+        cwd=work, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)  # cwd: as `course lab`
+    log.close()
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 120
+    while True:
+        try:
+            urllib.request.urlopen(f"{base}/api/status?token={token}", timeout=2)  # noqa: S310 (loopback)
+            return proc, base, token
+        except OSError:
+            if proc.poll() is not None or time.monotonic() > deadline:
+                _stop(proc)
+                raise AssertionError(f"JupyterLab did not start:\n{(home / 'jupyterlab.log').read_text()}") from None
+            time.sleep(0.5)
+
+
+def _stop(proc: subprocess.Popen) -> None:
+    try:
+        os.killpg(proc.pid, 15)
+    except ProcessLookupError:
+        return
+    try:
+        proc.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, 9)
+        proc.wait()
+
+
+def _row(page, section: str, text: str):
+    """The row of ``section`` (released / fetched / submitted) whose text holds ``text``, once it is there."""
+    row = page.locator(f"#{section}_assignments_list > .list_item", has_text=text).first
+    row.wait_for(timeout=60_000)
+    return row
+
+
+def test_submit_through_the_assignments_tab_then_collect_and_grade(tmp_path, build_env):
+    exchange = tmp_path / "exchange"
+    env = dict(build_env, COURSE_EXCHANGE=str(exchange))
+    proc = _course("release", "ch03", env=env)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+
+    home = tmp_path / "student"
+    student = pwd.getpwuid(os.getuid()).pw_name  # nbgrader names a submission after the OS user
+    lab, base, token = _start_lab(home, exchange)
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    (ARTIFACTS / "assignments-failure.png").unlink(missing_ok=True)  # from an earlier failed run
+    shot = 0
+
+    def screenshot(page, what: str) -> None:
+        nonlocal shot
+        page.screenshot(path=ARTIFACTS / f"assignments-{shot}-{what}.png")
+        shot += 1
+
+    try:
+        with playwright.sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+            page = browser.new_page(viewport={"width": 1400, "height": 900})
+            try:
+                page.goto(f"{base}/lab?token={token}")  # a fresh home: no saved workspace
+                page.get_by_role("menuitem", name="Nbgrader", exact=True).click(timeout=90_000)
+                page.get_by_role("menuitem", name="Assignment List").click()
+
+                released = _row(page, "released", CHAPTER)
+                assert "dl-course" in released.inner_text()
+                screenshot(page, "released")
+                released.get_by_role("button", name="fetch").click()
+
+                fetched = _row(page, "fetched", CHAPTER)
+                assert (home / "work" / CHAPTER / f"{CHAPTER}.ipynb").exists(), "fetched, but not into the lab's folder"
+                fetched.locator(".assignment-notebooks-link").click()  # unfold the chapter's notebooks
+                notebook = fetched.locator(".assignment-notebooks .list_item", has_text=CHAPTER).first
+                notebook.wait_for(timeout=10_000)
+                screenshot(page, "fetched")
+
+                notebook.get_by_role("button", name="Validate").click()
+                dialog = page.locator(".jp-Dialog", has_text="Validation Results")
+                dialog.wait_for(timeout=120_000)
+                # the notebook is handed in as fetched: its exercises still raise NotImplementedError
+                assert "NotImplementedError" in dialog.inner_text(), dialog.inner_text()[:2000]
+                screenshot(page, "validated")
+                dialog.get_by_role("button", name=re.compile("^ok$", re.I)).click()
+                dialog.wait_for(state="detached")
+
+                fetched.get_by_role("button", name="Submit").click()
+                _row(page, "submitted", CHAPTER)
+                screenshot(page, "submitted")
+            except Exception:
+                page.screenshot(path=ARTIFACTS / "assignments-failure.png")
+                raise
+            finally:
+                browser.close()
+    finally:
+        _stop(lab)
+
+    inbound = list((exchange / "dl-course" / "inbound").glob(f"{student}+{CHAPTER}+*"))
+    assert len(inbound) == 1, (home / "jupyterlab.log").read_text()[-3000:]
+
+    proc = _course("collect", "ch03", env=env)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "Collected 1 submission(s)" in proc.stdout and student in proc.stdout, proc.stdout
+    submitted_dir = proc.stdout.split("into ", 1)[1].split("/:", 1)[0]
+
+    graded = tmp_path / "graded"
+    proc = _course("grade", submitted_dir, "--chapter", "ch03", "--out", str(graded), env=env)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    rows = [r for r in csv.DictReader((graded / "grades.csv").open()) if r["student"] == student]
+    assert rows and all(r["chapter"] == CHAPTER for r in rows), rows
+    assert sum(float(r["score"]) for r in rows) == 0 < sum(float(r["max"]) for r in rows), rows
