@@ -25,6 +25,8 @@ from tqdm.auto import tqdm
 
 from .build import ensure_source
 from .course import DEFAULT_MEMORY_LIMIT, Course, CourseError, run_nbgrader, write_config
+from .safe_execute import JUDGE_DIR
+from .verdicts import apply_to_gradebook, apply_to_notebook, judge_notebook
 
 __all__ = ["ExerciseResult", "StudentResult", "Submission", "autograde", "discover", "exercise_name",
            "graded_cells", "reasons_from_notebook", "restore_missing_cells", "write_csv", "format_table"]
@@ -269,13 +271,22 @@ def _collect(work: Path, sub: Submission, result: StudentResult, cells: list[tup
     except MissingEntry:
         return False
     reasons = reasons_from_notebook(nbformat.read(graded, as_version=4))
+    # The kernel only recorded outputs: judge them here, in this process, against the reference.
+    source = nbformat.read(work / "source" / sub.chapter / f"{sub.chapter}.ipynb", as_version=4)
+    verdicts = {gid: v for gid, v in judge_notebook(source, graded.parent / JUDGE_DIR).items() if gid not in reasons}
     result.exercises = []
     for gid, pts in cells:
         score, max_score = scores.get(gid, (0.0, pts))
-        reason = reasons.get(gid, "") if score < max_score else ""
+        if gid in verdicts:
+            score = max_score if verdicts[gid] is None else 0.0
+        reason = (f"CheckFailure: {verdicts[gid]}" if verdicts.get(gid) else reasons.get(gid, "")) \
+            if score < max_score else ""
         if score < max_score and not reason:
             reason = "test cell did not pass (no error message recorded)"
         result.exercises.append(ExerciseResult(exercise_name(gid), score, max_score, reason))
+    apply_to_notebook(graded, verdicts)
+    apply_to_gradebook(f"sqlite:///{work / 'gradebook.db'}", sub.chapter, sub.student,
+                       {gid: e.score for (gid, _), e in zip(cells, result.exercises, strict=True) if gid in verdicts})
     return True
 
 
@@ -342,7 +353,7 @@ def _cache_key(sub: Submission, work: Path, timeout: float, memory_limit: int | 
 
 
 #: Bump when grading semantics change: cached results of older graders are then not reused.
-CACHE_VERSION = 2
+CACHE_VERSION = 3
 
 
 def _cached(cache_dir: Path | None, key: str, feedback_dir: Path | None) -> StudentResult | None:

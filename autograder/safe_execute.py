@@ -10,18 +10,30 @@ with the reason, for the rest.
 
 It is plugged into ``nbgrader autograde`` by the generated ``nbgrader_config.py``
 (``c.Autograde.autograde_preprocessors``), replacing ``Execute`` and nothing else.
+
+It also switches the kernel's checks to *recording* (``course_lib.testing.judge``): the check cells
+save the student's outputs to ``.judge/`` next to the graded notebook, and the grader compares
+them with the reference in its own process — the kernel judges nothing.
 """
 
 from __future__ import annotations
 
+import os
+import shutil
 import time
+from pathlib import Path
 
 from nbclient.exceptions import DeadKernelError
 from nbformat import NotebookNode
 from nbgrader.preprocessors import Execute
-from traitlets import Float
+from traitlets import Bool, Float
 
-__all__ = ["SafeExecute", "TimeLimitReached"]
+from course_lib.testing.judge import RECORD_ENV
+
+__all__ = ["JUDGE_DIR", "SafeExecute", "TimeLimitReached"]
+
+#: Where a graded notebook's kernel records its outputs, next to the notebook.
+JUDGE_DIR = ".judge"
 
 
 class TimeLimitReached(Exception):
@@ -38,7 +50,18 @@ class SafeExecute(Execute):
     notebook_timeout = Float(300.0, help="Seconds the whole notebook may run; then the kernel is killed.").tag(
         config=True)
 
+    judge = Bool(True, help="Record outputs for the out-of-kernel judge instead of judging in the kernel.").tag(
+        config=True)
+
     def preprocess(self, nb, resources=None, km=None):
+        if self.judge:
+            # a fresh record directory per notebook (a submitted .judge/ folder is discarded); the kernel
+            # inherits the variable when it starts below
+            where = Path((resources or {}).get("metadata", {}).get("path") or ".").absolute() / JUDGE_DIR
+            shutil.rmtree(where, ignore_errors=True)
+            os.environ[RECORD_ENV] = str(where)
+        else:
+            os.environ.pop(RECORD_ENV, None)
         self._deadline = time.monotonic() + self.notebook_timeout
         self._index = -1
         self.timeout_func = self._remaining

@@ -162,6 +162,20 @@ def test_every_solution_has_a_chapter_and_a_mistake():
     assert sorted(MISTAKES) == CHAPTERS, "add tests/mistakes/<chapter>.json for every chapter"
 
 
+_SILENCE = """
+import course_lib.testing
+course_lib.testing.check = course_lib.testing.hidden_check = lambda *args, **kwargs: None
+"""
+_ALWAYS_EQUAL = """
+import numpy
+import course_lib.testing.core
+numpy.allclose = lambda *args, **kwargs: True
+numpy.testing.assert_allclose = lambda *args, **kwargs: None
+for _name in ("compare", "_compare_in_call", "_expect_output", "_run_case"):
+    setattr(course_lib.testing.core, _name, lambda *args, **kwargs: None)
+"""
+
+
 def _hostile_submissions(chapter: str, folder: Path) -> None:
     """Correct notebooks with one hostile or broken part each (see test_hostile_submissions)."""
     solved = _solution_sources(chapter)
@@ -176,6 +190,11 @@ def _hostile_submissions(chapter: str, folder: Path) -> None:
         "deleter": _submission(chapter, wrong),
         "editor": _submission(chapter, wrong),
         "blank": _submission(chapter, {}),
+        # a wrong max_pool2d whose cell also tampers with the checks in the kernel: all earn nothing for it
+        "silencer": _submission(chapter, dict(wrong, **{gid: wrong[gid] + _SILENCE})),
+        "comparer": _submission(chapter, dict(wrong, **{gid: wrong[gid] + _ALWAYS_EQUAL})),
+        "forger": _submission(chapter, dict(wrong, **{gid: wrong[gid] + f"\nimport course_lib.pool\n"
+                                                                          f"course_lib.pool.{gid} = {gid}\n"})),
     }
     notebooks["deleter"].cells = [c for c in notebooks["deleter"].cells
                                   if c.metadata.get("nbgrader", {}).get("grade_id") not in ("setup", f"test_{gid}")]
@@ -196,7 +215,9 @@ def test_hostile_submissions(tmp_path, build_env):
     - a memory bomb: MemoryError under the kernel's memory limit, that exercise 0, the machine safe;
     - a deleted test cell (and setup cell) is restored from the source and graded, never left to "manual grading";
     - an edited test cell is overwritten by the source's;
-    - invalid JSON: 0 with a reason.
+    - invalid JSON: 0 with a reason;
+    - a wrong solution that silences the checks, makes every comparison succeed or replaces the reference
+      in the kernel earns nothing: the kernel only records outputs, the grader judges them.
     """
     chapter = "ch03_pooling"  # short, no training: the time goes into the hostile cells
     assert MISTAKES[chapter]["cell"] == "max_pool2d"
@@ -222,6 +243,11 @@ def test_hostile_submissions(tmp_path, build_env):
     for student in ("deleter", "editor"):
         assert lost(student) == {"max_pool2d"}, student
         assert rows[student]["max_pool2d"]["reason"].startswith("CheckFailure"), rows[student]["max_pool2d"]
+    for student in ("comparer", "forger"):
+        assert lost(student) == {"max_pool2d"}, (student, rows[student])
+        assert "values are wrong" in rows[student]["max_pool2d"]["reason"], rows[student]["max_pool2d"]
+    assert "max_pool2d" in lost("silencer")          # and every check after it: none recorded anything
+    assert all("no outputs were recorded" in rows["silencer"][ex]["reason"] for ex in lost("silencer"))
     assert "restored deleted cell(s) from the source: setup, test_max_pool2d" in proc.stdout
     assert all(float(r["score"]) == 0 for r in rows["blank"].values())
     assert all("not a valid notebook" in r["reason"] for r in rows["garbage"].values())
@@ -231,7 +257,7 @@ def test_hostile_submissions(tmp_path, build_env):
     nbformat.write(_submission(chapter, {}), subs / "garbage.ipynb")
     again = _course(*args, env=build_env)
     assert again.returncode == 0, again.stdout + again.stderr
-    assert "6 unchanged since an earlier run" in again.stdout, again.stdout
+    assert "9 unchanged since an earlier run" in again.stdout, again.stdout
 
 
 def _kernels_under(folder: Path) -> list[int]:

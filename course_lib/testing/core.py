@@ -411,6 +411,12 @@ def _run_case(ex: Exercise, fn: Callable, case: Case, names: Sequence[str]) -> N
     args, kwargs = _copy_args(case)
     expected = ex.reference(*args, **kwargs)
     got = _call_student(ex, fn, case, call)
+    _expect_output(ex, expected, got, call, about)
+
+
+def _expect_output(ex: Exercise, expected: Any, got: Any, call: str, about: str) -> None:
+    """Compare one case's output with the reference's, part by part for named tuple outputs."""
+    __tracebackhide__ = True
     if isinstance(expected, tuple) and ex.output_names:
         if not isinstance(got, (tuple, list)) or len(got) != len(expected):
             raise CheckFailure(f"{call}{about} should return a tuple ({', '.join(ex.output_names)}), "
