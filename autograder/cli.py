@@ -89,10 +89,11 @@ def _cmd_grade(course: Course, args: argparse.Namespace) -> int:
     if args.regrade and cache.exists():
         shutil.rmtree(cache)
     print(f"Grading {len(subs)} notebook(s) from {args.submissions} into {out}/ "
-          f"({args.workers} at a time, {args.timeout:g} s and {args.memory} of memory each)")
+          f"({args.workers} at a time, {args.timeout:g} s and {args.memory} of memory each"
+          + (", sandboxed)" if args.sandbox else ")"))
     start = time.perf_counter()
     results = autograde(course, subs, out / "nbgrader", timeout=args.timeout, workers=args.workers,
-                        memory_limit=_parse_size(args.memory), cache_dir=cache,
+                        memory_limit=_parse_size(args.memory), cache_dir=cache, sandbox=args.sandbox,
                         feedback_dir=None if args.no_feedback else out / "feedback")
     write_csv(results, out / "grades.csv")
     width = max(len(r.student) for r in results)
@@ -224,6 +225,10 @@ def _parser() -> argparse.ArgumentParser:
     g.add_argument("--workers", type=int, default=os.cpu_count() or 1,
                    help="notebooks graded at once (default: the number of CPU cores)")
     g.add_argument("--memory", default="6G", help="memory limit per grading kernel, e.g. 2G or 512M; 0 = none")
+    g.add_argument("--sandbox", action="store_true",
+                   help="classroom mode: each grading kernel in a mount namespace that sees the submission only "
+                        "(file systems read-only; solutions, course build, git history, output and other "
+                        "submissions hidden; no capabilities). Linux, as root or with user namespaces")
     g.add_argument("--regrade", action="store_true",
                    help="grade every submission again (default: skip ones graded before and unchanged)")
     g.set_defaults(func=_cmd_grade)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import csv
 import hashlib
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -220,8 +221,12 @@ def restore_missing_cells(notebook: nbformat.NotebookNode, source: nbformat.Note
     return restored
 
 
-def _prepare(course: Course, work: Path, chapters: Iterable[str], timeout: float) -> None:
+def _prepare(course: Course, work: Path, chapters: Iterable[str], timeout: float, hide: list[Path] | None) -> None:
     write_config(work, notebook_timeout=timeout)
+    if hide is not None:  # classroom mode: every grading kernel in autograder.sandbox
+        with (work / "nbgrader_config.py").open("a") as config:
+            config.write("c.SafeExecute.sandbox = True\n"
+                         f"c.SafeExecute.sandbox_hide = {os.pathsep.join(map(str, hide))!r}\n")
     for chapter in chapters:
         ensure_source(course, chapter)
         shutil.copytree(course.build / "source" / chapter, work / "source" / chapter)
@@ -343,12 +348,12 @@ def _grade_alone(work: Path, sub: Submission, result: StudentResult, cells: list
         _zero(result, cells, f"autograding failed: {_last_error(proc.stdout)}")
 
 
-def _cache_key(sub: Submission, work: Path, timeout: float, memory_limit: int | None) -> str:
+def _cache_key(sub: Submission, work: Path, timeout: float, memory_limit: int | None, sandbox: bool = False) -> str:
     """Changes when the submission, the chapter's source (tests) or the limits change."""
     digest = hashlib.sha256()
     digest.update(sub.path.read_bytes())
     digest.update((work / "source" / sub.chapter / f"{sub.chapter}.ipynb").read_bytes())
-    digest.update(f"{sub.student}|{sub.chapter}|{timeout}|{memory_limit}|{CACHE_VERSION}".encode())
+    digest.update(f"{sub.student}|{sub.chapter}|{timeout}|{memory_limit}|{sandbox}|{CACHE_VERSION}".encode())
     return digest.hexdigest()
 
 
@@ -382,12 +387,15 @@ def _store(cache_dir: Path | None, key: str, result: StudentResult) -> None:
 def autograde(course: Course, submissions: list[Submission], work: Path, *, timeout: float = 300,
               feedback_dir: Path | None = None, progress: bool = True,
               memory_limit: int | None = DEFAULT_MEMORY_LIMIT, workers: int = 1,
-              cache_dir: Path | None = None) -> list[StudentResult]:
+              cache_dir: Path | None = None, sandbox: bool = False) -> list[StudentResult]:
     """Grade ``submissions`` in the nbgrader course directory ``work`` (recreated).
 
     ``workers`` notebooks are graded at once, each worker in its own copy of the course directory
     (its own gradebook: no SQLite lock contention). With ``cache_dir``, a submission graded before
-    with the same notebook, tests and limits is not graded again (resumable batches).
+    with the same notebook, tests and limits is not graded again (resumable batches). With
+    ``sandbox``, each kernel runs in :mod:`autograder.sandbox`: file systems read-only, and the
+    solutions, the course build, git history, the grading and output folders and the other
+    submissions hidden.
     """
     unknown = [s for s in submissions if not s.chapter]
     if unknown:
@@ -398,15 +406,25 @@ def autograde(course: Course, submissions: list[Submission], work: Path, *, time
     dirs = [work / f"worker-{k}" for k in range(workers)] if workers > 1 else [work]
     if work.exists():
         shutil.rmtree(work)
+    hide = None
+    if sandbox:
+        from .exchange import exchange_root
+        from .sandbox import available
+
+        if (why := available()) is not None:
+            raise CourseError(f"--sandbox: {why}")
+        hide = sorted({course.solutions, course.root / ".git", course.build, work, exchange_root(),
+                       *(s.path.parent.absolute() for s in submissions),
+                       *([cache_dir.absolute().parent] if cache_dir is not None else [])})
     for d in dirs:
-        _prepare(course, d, chapters, timeout)
+        _prepare(course, d, chapters, timeout, hide)
     cells = {ch: graded_cells(nbformat.read(dirs[0] / "source" / ch / f"{ch}.ipynb", as_version=4))
              for ch in chapters}
     results: list[StudentResult | None] = [None] * len(submissions)
     graded_in: dict[int, Path] = {}
     todo = []
     for i, sub in enumerate(submissions):
-        key = _cache_key(sub, dirs[0], timeout, memory_limit)
+        key = _cache_key(sub, dirs[0], timeout, memory_limit, sandbox)
         results[i] = _cached(cache_dir, key, feedback_dir)
         if results[i] is None:
             todo.append((i, sub, key))

@@ -23,10 +23,11 @@ import shutil
 import time
 from pathlib import Path
 
+from jupyter_client.manager import AsyncKernelManager
 from nbclient.exceptions import DeadKernelError
 from nbformat import NotebookNode
 from nbgrader.preprocessors import Execute
-from traitlets import Bool, Float
+from traitlets import Bool, Float, Unicode
 
 from course_lib.testing.judge import RECORD_ENV
 
@@ -52,6 +53,9 @@ class SafeExecute(Execute):
 
     judge = Bool(True, help="Record outputs for the out-of-kernel judge instead of judging in the kernel.").tag(
         config=True)
+    sandbox = Bool(False, help="Run each kernel in autograder.sandbox (read-only file systems, hidden paths, "
+                               "no capabilities).").tag(config=True)
+    sandbox_hide = Unicode("", help="os.pathsep-separated paths the sandboxed kernel must not see.").tag(config=True)
 
     def preprocess(self, nb, resources=None, km=None):
         if self.judge:
@@ -62,6 +66,16 @@ class SafeExecute(Execute):
             os.environ[RECORD_ENV] = str(where)
         else:
             os.environ.pop(RECORD_ENV, None)
+        if self.sandbox:
+            from .sandbox import kernel_command
+
+            hide = [p for p in self.sandbox_hide.split(os.pathsep) if p]
+
+            class SandboxedKernelManager(AsyncKernelManager):
+                def format_kernel_cmd(self, extra_arguments=None):
+                    return kernel_command(super().format_kernel_cmd(extra_arguments), hide)
+
+            self.kernel_manager_class = SandboxedKernelManager
         self._deadline = time.monotonic() + self.notebook_timeout
         self._index = -1
         self.timeout_func = self._remaining

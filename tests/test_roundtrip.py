@@ -260,6 +260,50 @@ def test_hostile_submissions(tmp_path, build_env):
     assert "9 unchanged since an earlier run" in again.stdout, again.stdout
 
 
+_SNOOP = """
+import pathlib
+import course_lib
+_root = pathlib.Path(course_lib.__file__).resolve().parents[1]
+_seen = sorted(p.name for p in (_root / "solutions").glob("*.py"))
+assert not _seen, f"the grading kernel can read the solutions: {_seen[:2]}"
+for _target in [_root / "course_lib" / "pwned.py", *(d / "gradebook.db" for d in pathlib.Path.cwd().parents)]:
+    if _target.name == "pwned.py" or _target.exists():
+        try:
+            with open(_target, "a") as _f:
+                _f.write("pwned")
+        except OSError:
+            continue
+        raise AssertionError(f"the grading kernel could write {_target}")
+"""
+
+
+def test_sandbox_hides_solutions_and_blocks_writes(tmp_path, build_env):
+    """``--sandbox``: a correct notebook that also reads the solutions and writes into course_lib and the
+    gradebook keeps full marks only because it sees nothing and writes nothing; without the sandbox the
+    same notebook loses that exercise (so the test can fail)."""
+    from autograder.sandbox import available
+
+    if (why := available()) is not None:
+        pytest.skip(f"no sandbox on this machine: {why}")
+    chapter = "ch03_pooling"
+    solved = _solution_sources(chapter)
+    subs = tmp_path / "subs"
+    subs.mkdir()
+    nbformat.write(_submission(chapter, dict(solved, max_pool2d=_SNOOP + solved["max_pool2d"])), subs / "snoop.ipynb")
+    scores = {}
+    for mode in ("--sandbox", None):
+        out = tmp_path / f"out{mode or ''}"
+        proc = _course("grade", str(subs), "--chapter", chapter, "--out", str(out), "--workers", "1",
+                       "--no-feedback", *([mode] if mode else []), env=build_env)
+        assert proc.returncode == 0, proc.stdout + proc.stderr
+        rows = {r["exercise"]: r for r in csv.DictReader((out / "grades.csv").open())}
+        scores[mode] = rows
+    assert all(float(r["score"]) == float(r["max"]) for r in scores["--sandbox"].values()), scores["--sandbox"]
+    assert float(scores[None]["max_pool2d"]["score"]) == 0
+    assert "can read the solutions" in scores[None]["max_pool2d"]["reason"]
+    assert not (ROOT / "course_lib" / "pwned.py").exists()
+
+
 def _kernels_under(folder: Path) -> list[int]:
     """Kernels still running in ``folder`` (grading kernels run in the graded notebook's directory;
     other tests' kernels, e.g. on the other xdist worker, are elsewhere)."""
