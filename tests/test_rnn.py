@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 from course_lib import rnn
 from course_lib.gradcheck import gradcheck
 from course_lib.testing import CheckFailure, check, hidden_check
+from tests._copies import reference_copy
 
 NAMES = ("weight_ih", "weight_hh", "bias_ih", "bias_hh")
 
@@ -143,17 +144,8 @@ def test_jacobian_norms_match_autograd_and_linear_case():
 
 def _student(name, mutate=None):
     """A copy of the reference with ``mutate`` applied to its source (not from course_lib.rnn)."""
-    import inspect
-    import textwrap
-    src = textwrap.dedent(inspect.getsource(getattr(rnn, name)))
-    if mutate:
-        assert mutate[0] in src
-        src = src.replace(*mutate)
-    ns = {"np": np, "__name__": "student"}
-    for helper in ("check_recurrent_weights", "check_state", "rnn_cell_forward", "rnn_forward"):
-        exec(textwrap.dedent(inspect.getsource(getattr(rnn, helper))), ns)  # noqa: S102
-    exec(src, ns)  # noqa: S102
-    return ns[name]
+    helpers = [(rnn, h) for h in ("check_recurrent_weights", "check_state", "rnn_cell_forward", "rnn_forward")]
+    return reference_copy(rnn, name, helpers, mutate)
 
 
 @pytest.mark.parametrize("name", ["rnn_cell_forward", "rnn_forward", "rnn_backward", "birnn_forward",

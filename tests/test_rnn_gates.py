@@ -1,7 +1,5 @@
 """course_lib.rnn_gates against torch.nn.LSTM / GRU, autograd, numerical gradients, and the check specs."""
 
-import inspect
-import textwrap
 
 import numpy as np
 import pytest
@@ -12,6 +10,7 @@ from hypothesis import strategies as st
 from course_lib import rnn, rnn_gates
 from course_lib.gradcheck import gradcheck
 from course_lib.testing import CheckFailure, check, hidden_check
+from tests._copies import reference_copy
 
 NAMES = ("weight_ih", "weight_hh", "bias_ih", "bias_hh")
 
@@ -161,18 +160,10 @@ def test_adding_problem_marks_one_step_in_each_half():
 
 def _student(name, mutate=None):
     """A copy of the reference with ``mutate`` applied to its source (not from course_lib)."""
-    src = textwrap.dedent(inspect.getsource(getattr(rnn_gates, name)))
-    if mutate:
-        assert mutate[0] in src
-        src = src.replace(*mutate)
-    ns = {"np": np, "__name__": "student"}
-    for module, helper in [(rnn, "check_recurrent_weights"), (rnn, "check_state"), (rnn_gates, "sigmoid"),
-                           (rnn_gates, "_preact"), (rnn_gates, "_lstm_gates"), (rnn_gates, "_initial_states"),
-                           (rnn_gates, "lstm_gate_trace"), (rnn_gates, "lstm_cell_forward"),
-                           (rnn_gates, "gru_cell_forward")]:
-        exec(textwrap.dedent(inspect.getsource(getattr(module, helper))), ns)  # noqa: S102
-    exec(src, ns)  # noqa: S102
-    return ns[name]
+    helpers = [(rnn, "check_recurrent_weights"), (rnn, "check_state"),
+               *((rnn_gates, h) for h in ("sigmoid", "_preact", "_lstm_gates", "_initial_states", "lstm_gate_trace",
+                                          "lstm_cell_forward", "gru_cell_forward"))]
+    return reference_copy(rnn_gates, name, helpers, mutate)
 
 
 @pytest.mark.parametrize("name", ["lstm_cell_forward", "lstm_forward", "lstm_cell_backward", "forget_gate_products",
