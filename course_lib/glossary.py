@@ -35,7 +35,7 @@ class Term:
 _TABLE = """
 ch02 | convolution | 卷积 | dot product of a kernel with every window of the input
 ch02 | kernel / filter | 卷积核 / 滤波器 | the small learnable weight array slid over the input
-ch02,ch03,ch09 | feature map | 特征图 | one output channel of a convolution or pooling layer
+ch02,ch03,ch09,ch14 | feature map | 特征图 | one output channel of a convolution or pooling layer
 ch02,ch03 | stride | 步长 | how many pixels the window moves per step
 ch02 | zero padding | 补零 / 填充 (pad) | zeros added around the input to control the output size
 ch02,ch09 | receptive field | 感受野 | the input region one output unit depends on
@@ -241,6 +241,15 @@ ch12 | peephole connection | 窥孔连接 | an LSTM variant whose gates also rea
 ch12 | coupled input and forget gate | 耦合输入门和遗忘门 | an LSTM variant (CIFG) with one gate for both: i = 1 − f, so the cell state is a convex mix of old and new
 ch12 | long-range dependency | 长程依赖 | an output that depends on inputs many time steps earlier
 ch12 | adding problem | 加法问题 | a benchmark sequence task: output the sum of the two marked values of a long random sequence
+ch14 | neural style transfer | 神经风格迁移 | optimising an image so that its deep features match a content image and its feature correlations match a style image
+ch14 | content image | 内容图像 | the photo whose layout the result keeps
+ch14 | style image | 风格图像 | the picture whose textures and colours the result takes on
+ch14 | content loss | 内容损失 | ½ Σ (F − P)² between the features of the result and of the content image at one deep layer
+ch14 | style loss | 风格损失 | the weighted sum over layers of the squared differences of Gram matrices, Σ_l w_l E_l
+ch14 | Gram matrix | 格拉姆矩阵 / 相关矩阵 | G = F Fᵀ / (H·W): the correlations between the feature maps of a layer, with the positions averaged out
+ch14 | total variation loss | 全变分损失 | the sum of squared differences of neighbouring pixels; penalises speckle
+ch14 | random features | 随机特征 | features of a network with random, untrained weights; they already capture texture
+ch14 | pre-trained weights | 预训练权重 | weights learned on another task (e.g. ImageNet), loaded instead of trained
 """
 
 
