@@ -1,6 +1,7 @@
 # The two commands of the README:
 #   make lab   — create .venv, install the pinned stack, build the chapters, open JupyterLab on chapters/
-#   make test  — create .venv, install the pinned stack + test tools (and Debian's chromium), run the whole suite
+#   make test  — create .venv, install the pinned stack + test tools (and Debian's chromium and postgresql),
+#                run the whole suite
 PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
@@ -12,7 +13,7 @@ export PATH := $(CURDIR)/$(BIN):$(PATH)
 CHROMIUM ?= /usr/bin/chromium
 SUDO := $(shell [ "$$(id -u)" = 0 ] || command -v sudo)
 
-.PHONY: lab test build lint bench clean
+.PHONY: lab test build lint bench clean postgresql
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -33,7 +34,14 @@ $(CHROMIUM):
 	-$(SUDO) apt-get update -qq && $(SUDO) env DEBIAN_FRONTEND=noninteractive \
 		apt-get install -y -qq --no-install-recommends chromium >/dev/null
 
-test: $(VENV)/.installed $(CHROMIUM)
+# The PostgreSQL gradebook test starts Debian's postgresql server (installed here when missing).
+postgresql:
+	@ls /usr/lib/postgresql/*/bin/pg_ctl >/dev/null 2>&1 || { \
+		echo "Installing Debian's postgresql for the gradebook test (apt-get install postgresql)..."; \
+		$(SUDO) apt-get update -qq && $(SUDO) env DEBIAN_FRONTEND=noninteractive \
+		apt-get install -y -qq --no-install-recommends postgresql >/dev/null; } || true
+
+test: $(VENV)/.installed $(CHROMIUM) postgresql
 	$(BIN)/python -m pytest -n 2 --dist loadgroup
 
 lint: $(VENV)/.installed

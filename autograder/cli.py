@@ -96,6 +96,10 @@ def _cmd_grade(course: Course, args: argparse.Namespace) -> int:
                         memory_limit=_parse_size(args.memory), cache_dir=cache, sandbox=args.sandbox,
                         feedback_dir=None if args.no_feedback else out / "feedback")
     write_csv(results, out / "grades.csv")
+    if args.db:
+        from .gradebook import publish, redact
+
+        print(f"Published {publish(course, results, args.db)} submission(s) to the gradebook {redact(args.db)}")
     width = max(len(r.student) for r in results)
     print()
     for r in results:
@@ -225,6 +229,9 @@ def _parser() -> argparse.ArgumentParser:
     g.add_argument("--workers", type=int, default=os.cpu_count() or 1,
                    help="notebooks graded at once (default: the number of CPU cores)")
     g.add_argument("--memory", default="6G", help="memory limit per grading kernel, e.g. 2G or 512M; 0 = none")
+    g.add_argument("--db", help="also publish the scores into this nbgrader gradebook, e.g. "
+                                "sqlite:///gradebook.db or postgresql://user@host:5432/grades (replaces a "
+                                "student's earlier submission of the chapter)")
     g.add_argument("--sandbox", action="store_true",
                    help="classroom mode: each grading kernel in a mount namespace that sees the submission only "
                         "(file systems read-only; solutions, course build, git history, output and other "
