@@ -14,6 +14,7 @@ import os
 import re
 import shutil
 import subprocess
+import sys
 import textwrap
 import threading
 from collections.abc import Callable, Iterable
@@ -416,6 +417,11 @@ def autograde(course: Course, submissions: list[Submission], work: Path, *, time
         hide = sorted({course.solutions, course.root / ".git", course.build, work, exchange_root(),
                        *(s.path.parent.absolute() for s in submissions),
                        *([cache_dir.absolute().parent] if cache_dir is not None else [])})
+        needed = [Path(sys.prefix).resolve(), course.root.resolve() / "course_lib"]
+        for path in hide:  # hiding a folder that holds the kernel's Python or course_lib would stop every kernel
+            if any(n == path.resolve() or path.resolve() in n.parents for n in needed):
+                raise CourseError(f"--sandbox: {path} would be hidden from the grading kernels, but it holds the "
+                                  "course or its Python; put submissions and --out outside the course folder")
     for d in dirs:
         _prepare(course, d, chapters, timeout, hide)
     cells = {ch: graded_cells(nbformat.read(dirs[0] / "source" / ch / f"{ch}.ipynb", as_version=4))

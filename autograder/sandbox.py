@@ -7,8 +7,9 @@
 
 and this script, as root inside the new (private) mount namespace and before the kernel exists:
 
-1. binds the notebook's own directory to ``/mnt/nb`` (the only writable place besides a private
-   ``/tmp``) and the kernel's connection file to ``/mnt/connection.json``;
+1. binds the notebook's own directory to ``/mnt/nb`` (the only writable place besides the scratch
+   space ``/mnt/tmp``, which is ``$TMPDIR`` and ``$HOME``) and the kernel's connection file to
+   ``/mnt/connection.json``;
 2. remounts every other file system read-only — the kernel cannot change ``course_lib``, the
    grader, the gradebook or anything else on disk;
 3. covers each ``--hide`` path with an empty read-only tmpfs (a file with ``/dev/null``): the
@@ -34,6 +35,7 @@ __all__ = ["available", "kernel_command", "main"]
 
 NB_DIR = "/mnt/nb"
 CONNECTION = "/mnt/connection.json"
+SCRATCH = "/mnt/tmp"
 _KEEP_WRITABLE = ("/proc", "/sys", "/dev", "/mnt")
 
 
@@ -77,7 +79,7 @@ def main(argv: list[str]) -> None:
     hide = [argv[i + 1] for i in range(split) if argv[i] == "--hide"]
     cmd = argv[split + 1:]
     notebook_dir = os.getcwd()
-    _mount("-t", "tmpfs", "-o", "size=16m,mode=755", "sandbox", "/mnt")
+    _mount("-t", "tmpfs", "-o", "size=1g,mode=755", "sandbox", "/mnt")
     os.mkdir(NB_DIR)
     _mount("--bind", notebook_dir, NB_DIR)
     if "-f" in cmd:  # ipykernel's connection file: keep it readable whatever gets hidden
@@ -95,12 +97,14 @@ def main(argv: list[str]) -> None:
             _mount("-t", "tmpfs", "-o", "size=1m,mode=555,ro", "hidden", path)
         elif os.path.exists(path):
             _mount("--bind", "-o", "ro", "/dev/null", path)
-    _mount("-t", "tmpfs", "-o", "size=1g,mode=1777", "tmp", "/tmp")
-    env = dict(os.environ, HOME="/tmp/home", MPLCONFIGDIR="/tmp/matplotlib", IPYTHONDIR="/tmp/ipython")
+    # /tmp itself stays (read-only): the course may live under it. The kernel's scratch space is /mnt/tmp.
+    env = dict(os.environ, HOME=f"{SCRATCH}/home", TMPDIR=SCRATCH, MPLCONFIGDIR=f"{SCRATCH}/matplotlib",
+               IPYTHONDIR=f"{SCRATCH}/ipython")
     record = env.get("COURSE_JUDGE_RECORD", "")
     if record.startswith(notebook_dir):
         env["COURSE_JUDGE_RECORD"] = NB_DIR + record[len(notebook_dir):]
-    os.makedirs("/tmp/home", exist_ok=True)
+    os.makedirs(f"{SCRATCH}/home", exist_ok=True)
+    os.chmod(SCRATCH, 0o1777)
     os.chdir(NB_DIR)
     os.execvpe("setpriv", ["setpriv", "--inh-caps=-all", "--bounding-set=-all", "--no-new-privs", "--", *cmd], env)
 
