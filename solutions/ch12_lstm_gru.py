@@ -685,11 +685,10 @@ assert results["LSTM"][1][-1][1] < 0.02 and results["GRU"][1][-1][1] < 0.02, "LS
 # The plain RNN never leaves the baseline: by Section 4, the gradient from the end of the sequence
 # has all but vanished 25–50 steps back, where the first marker sits. The GRU solves the task in a
 # few hundred steps; the LSTM sits on the plateau for a while and then drops — the moment some unit's
-# input gate learns to open at the markers and its forget gate to stay shut in between. (With the
-# forget-gate bias initialised to 1, Section 4, it left the plateau ~200 steps earlier for two of the three
-# seeds we tried, and at the same step for the third.) With
-# 4× the RNN's parameters the gated models are also 4× the work per step; PyTorch's CPU GRU kernel
-# happens to be the slowest here.
+# input gate learns to open at the markers and its forget gate to stay near 1 (keep) in between. (With
+# the forget-gate bias initialised to 1, Section 4, it left the plateau ~200 steps earlier for two of
+# the three seeds we tried, and at the same step for the third.) With 4× the RNN's parameters the
+# gated models are also 4× the work per step; PyTorch's CPU GRU kernel happens to be the slowest here.
 #
 # ## 9. Inside the trained LSTM
 #
