@@ -343,8 +343,8 @@ print("BPTT through your cell vs torch autograd, largest difference:",
 # — no weight matrix and no tanh derivative, just the forget gates, which the network *learns* and can
 # hold near 1 for as long as it needs to remember. (There are other paths through $h$ as well; the
 # direct one is the one that does not decay unless the network decides so.) This is also why
-# Gers et al. (2000), who added the forget gate to the 1997 LSTM, and Jozefowicz et al. (2015) recommend
-# initialising the forget-gate bias to about 1: σ(1) ≈ 0.73 instead of σ(0) = 0.5 at the start.
+# Jozefowicz et al. (2015) recommend initialising the forget-gate bias to about 1: σ(1) ≈ 0.73 instead of
+# σ(0) = 0.5 at the start. (The 1997 LSTM had no forget gate; Gers et al. added it in 2000.)
 #
 # **Exercise 4.** Given the forget gates `f` (T, H) of one sequence, return the direct-path products
 # $P_t = \prod_{s=t+1}^{T-1} f_s$ for t = 0 … T − 1, shape (T, H), float64; the last row is the empty
