@@ -18,6 +18,9 @@ import nbformat
 
 __all__ = ["apply_to_gradebook", "apply_to_notebook", "judge_notebook", "judged_calls"]
 
+_RECORDED = "outputs recorded for the grader"  # what the kernel printed in the check cells (course_lib.testing)
+_PASSED = "✔ all visible and hidden checks passed (judged by the grader)\n"
+
 _CALL = re.compile(r'^\s*(?:check_(\w+)\(\s*\w+\s*\)'
                    r'|hidden_check\(\s*"(\w+)"\s*,\s*\w+\s*,\s*seed\s*=\s*(\d+)\s*\))\s*$', re.M)
 
@@ -52,15 +55,21 @@ def judge_notebook(source: nbformat.NotebookNode, record_dir: Path) -> dict[str,
 
 
 def apply_to_notebook(path: Path, verdicts: dict[str, str | None]) -> None:
-    """Give every failing test cell of the graded notebook the judge's reason as its error output."""
+    """Write the judge's verdict into each judged test cell of the graded notebook (what the feedback
+    shows): the reason as an error output, or a line saying that every check passed."""
     notebook = nbformat.read(path, as_version=4)
     for cell in notebook.cells:
         gid = cell.metadata.get("nbgrader", {}).get("grade_id")
-        if cell.cell_type == "code" and verdicts.get(gid):
-            cell.outputs = [o for o in cell.get("outputs", []) if o.get("output_type") != "error"]
+        if cell.cell_type != "code" or gid not in verdicts:
+            continue
+        cell.outputs = [o for o in cell.get("outputs", []) if o.get("output_type") != "error"
+                        and _RECORDED not in str(o.get("text", ""))]
+        if verdicts[gid]:
             cell.outputs.append(nbformat.from_dict({"output_type": "error", "ename": "CheckFailure",
                                                     "evalue": verdicts[gid],
                                                     "traceback": [f"CheckFailure: {verdicts[gid]}"]}))
+        else:
+            cell.outputs.append(nbformat.v4.new_output("stream", name="stdout", text=_PASSED))
     nbformat.write(notebook, path)
 
 

@@ -100,3 +100,21 @@ def test_test_cells_are_read_from_the_source(recording):
     record(EXERCISES["forget_gate_products"], _correct_forget_products, hidden=True, seed=1204)
     assert judge_notebook(nb, recording) == {"test_forget_gate_products": None}
     assert record_path(recording, "x", True, 5).name == "x.hidden.5.npz"
+
+
+def test_graded_notebook_shows_the_verdict_not_the_recording(tmp_path):
+    import nbformat
+
+    from autograder.verdicts import apply_to_notebook
+
+    recorded = nbformat.v4.new_output("stream", name="stdout", text="f: visible outputs recorded for the grader\n")
+    cells = [nbformat.v4.new_code_cell("check_f(f)", metadata={"nbgrader": {"grade": True, "grade_id": gid}},
+                                       outputs=[recorded]) for gid in ("test_a", "test_b", "test_c")]
+    path = tmp_path / "graded.ipynb"
+    nbformat.write(nbformat.v4.new_notebook(cells=cells), path)
+    apply_to_notebook(path, {"test_a": None, "test_b": "the result of f(…) is 1, expected 2."})
+    a, b, c = nbformat.read(path, as_version=4).cells
+    assert [o["text"] for o in a.outputs] == ["✔ all visible and hidden checks passed (judged by the grader)\n"]
+    assert [(o["output_type"], o["ename"], o["evalue"]) for o in b.outputs] == [
+        ("error", "CheckFailure", "the result of f(…) is 1, expected 2.")]
+    assert c.outputs == [recorded]                      # not judged (e.g. it failed in the kernel): untouched
