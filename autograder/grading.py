@@ -359,7 +359,7 @@ def _cache_key(sub: Submission, work: Path, timeout: float, memory_limit: int | 
 
 
 #: Bump when grading semantics change: cached results of older graders are then not reused.
-CACHE_VERSION = 3
+CACHE_VERSION = 4
 
 
 def _cached(cache_dir: Path | None, key: str, feedback_dir: Path | None) -> StudentResult | None:

@@ -1,6 +1,9 @@
 """The out-of-kernel judge: record in one place, judge in another, trust only data."""
 
+import dataclasses
 import json
+import re
+import time
 
 import numpy as np
 import pytest
@@ -8,6 +11,7 @@ import torch
 
 from autograder.verdicts import judge_notebook, judged_calls
 from course_lib.testing import EXERCISES, judge
+from course_lib.testing.core import CheckFailure, run_exercise
 from course_lib.testing.judge import _decode, _encode, judged_in_kernel, record, record_path
 
 
@@ -80,9 +84,120 @@ def test_forged_or_broken_records_earn_nothing(recording):
     assert "cannot be read" in judge.judge(ex, recording)
 
 
-def test_module_exercises_are_judged_in_the_kernel():
-    assert judged_in_kernel(EXERCISES["basic_block"]) and judged_in_kernel(EXERCISES["gradient_penalty"])
-    assert not judged_in_kernel(EXERCISES["lstm_cell_forward"])
+def _in_kernel_verdict(ex, fn, seed):
+    """What the notebook's own hidden check says (judging in the kernel, as before grading)."""
+    torch.manual_seed(0)                                   # torch's initial weights appear in some messages
+    try:
+        run_exercise(ex, fn, hidden=True, seed=seed, quiet=True)
+    except CheckFailure as failure:
+        return str(failure)
+    return None
+
+
+def _judged_verdict(ex, fn, recording, seed):
+    torch.manual_seed(0)
+    record(ex, fn, hidden=True, seed=seed)
+    return judge.judge(ex, recording, hidden=True, seed=seed)
+
+
+def _seeded_dropout(x, p=0.5, training=True, rng=None):
+    keep = np.random.default_rng(0 if rng is None else rng).random(np.shape(x)) >= p
+    return np.where(keep, x / (1 - p), 0).astype(x.dtype, copy=False) if training else x
+
+
+def _sgd(w, dw, momentum_buffer=None, lr=1e-3, momentum=0.0, dampening=0.0, nesterov=False, weight_decay=0.0):
+    g, buf = dw + weight_decay * w, momentum_buffer
+    if momentum:
+        buf = g.copy() if buf is None else momentum * buf + (1 - dampening) * g
+        g = g + momentum * buf if nesterov else buf
+    return w - lr * g, buf
+
+
+def _modules_and_extras():
+    """(exercise, student's answer, words of the verdict or None for a pass, only the Extra check?)"""
+    from tests import test_architectures as ta
+    from tests import test_attention as tt
+    from tests import test_gan as tg
+
+    block = tt._notebook(tt.BLOCK)["EncoderBlock"]
+    relu = tt._notebook(tt.BLOCK.replace("nn.GELU()", "nn.ReLU()"))["EncoderBlock"]
+    return [
+        ("basic_block", lambda *a, **k: ta._NoFinalRelu(*a, **k), "after the layers", False),
+        ("preact_block", lambda *a, **k: ta._PreActShortcutFromX(*a, **k), "the input of `shortcut`", False),
+        ("basic_block", lambda *a, **k: ta._WrongOrder(*a, **k), "registration order", False),
+        ("highway_layer", lambda d, gate_bias=-2.0: ta._highway(d), "should start with every value equal to", False),
+        ("inception_v1_module", lambda *a: ta._SwappedConcat(*a), "order of the concatenation", False),
+        ("encoder_block", block, None, False),
+        ("encoder_block", relu, "ReLU instead of GELU", False),
+        ("gradient_penalty", tg._gp(), None, False),
+        ("gradient_penalty", tg._gp(detach=True), "no graph", False),
+        ("gradient_penalty", tg._gp(per_axis=True), "over *all* other axes", False),
+        ("dropout", _seeded_dropout, "gave the same mask twice", True),
+        ("sgd_step", _sgd, None, True),
+        ("sgd_step", lambda w, dw, buf=None, lr=1e-3, **hp: (w - lr * dw, buf), "feeding your own", True),
+        ("conv2d", lambda x, w, b=None, stride=1, padding=0: time.sleep(0.2), "at least 5× faster", True),
+        ("relu", lambda x: np.maximum(x, 0), None, True),
+        ("relu", lambda x: np.maximum(x, np.zeros(x.shape)), "returned dtype float64", True),
+    ]
+
+
+def _words(message):
+    return None if message is None else re.sub(r"\d+\.\d+", "#", message)
+
+
+def test_module_and_extra_checks_are_judged_by_the_grader_with_the_notebooks_message(recording):
+    """Modules (Ch8, Ch16), the penalty's graph (Ch13) and the extra checks (speed, statistics, whole
+    runs) get the grader's verdict from recorded data — in the words the notebook's own check prints."""
+    for name, fn, message, extra_only in _modules_and_extras():
+        ex = EXERCISES[name]
+        if extra_only:
+            ex = dataclasses.replace(ex, hidden=lambda rng: [])
+        assert not judged_in_kernel(ex), name
+        judged = _judged_verdict(ex, fn, recording, seed=7)
+        in_kernel = _in_kernel_verdict(ex, fn, seed=7)
+        assert _words(judged) == _words(in_kernel), name     # timings differ between the two runs
+
+        assert (judged is None) if message is None else (message in judged), (name, judged)
+
+
+def test_a_kernel_that_switches_the_checks_off_earns_nothing(recording, monkeypatch):
+    """The student's kernel makes every Expectation and Extra pass and the engine's comparison a no-op:
+    the records are still of the student's wrong answers, and the grader judges them itself."""
+    from course_lib.testing import core
+    from tests import test_architectures as ta
+
+    def never_drops(x, p=0.5, training=True, rng=None):      # checks p, then keeps every unit
+        if not 0 <= p < 1:
+            raise ValueError(f"p must be in [0, 1), got {p}")
+        return x
+
+    wrong = [("basic_block", lambda *a, **k: ta._NoFinalRelu(*a, **k)), ("dropout", never_drops)]
+    with monkeypatch.context() as kernel:
+        kernel.setattr(core.Expectation, "verify", lambda self, data: None)
+        kernel.setattr(core.Extra, "__call__", lambda self, ex, fn: None)
+        kernel.setattr(core, "compare", lambda *a, **k: None)
+        for name, fn in wrong:
+            assert _in_kernel_verdict(EXERCISES[name], fn, seed=2) is None   # the cheat works in the kernel
+            record(EXERCISES[name], fn, hidden=True, seed=2)
+    for name, _ in wrong:
+        assert judge.judge(EXERCISES[name], recording, hidden=True, seed=2), name
+
+
+def test_forged_module_records_are_refused_not_crashed_on(recording):
+    from tests import test_architectures as ta
+
+    ex = EXERCISES["basic_block"]
+    path = record(ex, lambda *a, **k: ta._NoFinalRelu(*a, **k), hidden=True, seed=1)
+    with np.load(path) as data:
+        arrays = {k: data[k] for k in data.files}
+    meta = json.loads(str(arrays.pop("__meta__")))
+    meta["cases"][0]["probe"]["dict"]["passes"] = {"list": [{"v": "nonsense"}] * 3}
+    np.savez(path, __meta__=np.array(json.dumps(meta)), **arrays)
+    assert "do not fit this check" in judge.judge(ex, recording, hidden=True, seed=1)
+    del meta["cases"][0]["probe"]
+    meta["cases"][0]["out"] = {"v": None}
+    np.savez(path, __meta__=np.array(json.dumps(meta)), **arrays)
+    assert "no measurements of your answer" in judge.judge(ex, recording, hidden=True, seed=1)
 
 
 def test_test_cells_are_read_from_the_source(recording):

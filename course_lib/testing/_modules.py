@@ -4,28 +4,30 @@ A module is checked against the reference in three steps, and the first differen
 
 1. its parameters and buffers, in the order the module registers them, must have the reference's
    shapes (the message names the first entry that differs, and the totals);
-2. with the *same* weights (random ones copied into both, by position; for very large tensors the
-   student's own), both run on the same random input — in evaluation mode, then in training mode
-   with the same random seed (so dropout masks agree) — and every layer's input and output is
-   compared, in the order the reference runs them: the message names the layer;
+2. with the *same* weights (random ones copied into both, by position), both run on the same random
+   input — in evaluation mode, then in training mode with the same random seed (so dropout masks
+   agree) — and every layer's input and output is compared, in the order the reference runs them:
+   the message names the layer;
 3. the final outputs are compared.
 
 The engine compares a result with ``got == expected``; the reference side returns a
 :class:`ModuleExpectation` whose ``__eq__`` runs these checks and raises :class:`CheckFailure`.
+When a notebook is graded the two halves run apart (see :class:`~course_lib.testing.core.Expectation`):
+the student's kernel only records what the module computes, the grader compares.
 """
 
 from __future__ import annotations
 
+import math
 import zlib
 
+import numpy as np
 import torch
 from torch import nn
 
-from .core import CheckFailure, describe_call
+from .core import CheckFailure, Expectation, describe_call
 
 __all__ = ["ModuleExpectation", "ModuleReference"]
-
-_BIG = 2_000_000   # tensors larger than this keep the student's own values (no time spent on random fills)
 
 
 def _entries(module: nn.Module) -> list[tuple[str, torch.Tensor]]:
@@ -36,117 +38,182 @@ def _owner(key: str) -> str:
     return key.rpartition(".")[0]
 
 
-def _fmt_shape(t: torch.Tensor) -> str:
-    return str(tuple(t.shape))
+class ModuleExpectation(Expectation):
+    """What a module-building exercise should return; ``got == expectation`` checks ``got``.
 
-
-class ModuleExpectation:
-    """What a module-building exercise should return; ``got == expectation`` checks ``got``."""
+    :meth:`probe` (the student's kernel) records the module's registered tensors, then loads the
+    agreed random weights and records every layer's input and output on the agreed inputs;
+    :meth:`verify` (the grader) builds the reference, runs it the same way and compares.
+    """
 
     def __init__(self, call: str, build, inputs, seed: int = 0, order_hint: str = "", constants=None):
         self.call, self.build, self.inputs, self.seed = call, build, inputs, seed
         self.order_hint, self.constants = order_hint, constants or {}
 
-    __hash__ = None
-
     def __repr__(self) -> str:
         return f"the module {self.call} should return"
 
-    def __eq__(self, got) -> bool:
-        __tracebackhide__ = True
-        self.check(got)
-        return True
+    def _passes(self) -> list[tuple[tuple, bool]]:
+        """(input shape, training?) of each forward pass: every shape in evaluation mode, then the
+        first in training mode (batch statistics, dropout)."""
+        return [(tuple(s), False) for s in self.inputs] + [(tuple(self.inputs[0]), True)]
 
     # ------------------------------------------------------------------ 1. registered tensors
-    def _match_entries(self, got: nn.Module, ref: nn.Module):
+    def _match_entries(self, mine, theirs, n_got: int, n_ref: int, constants) -> None:
+        """``mine``/``theirs``: (name, shape) in registration order; ``constants``: ref key → the
+        student's initial values of the entry in that position."""
         __tracebackhide__ = True
-        mine, theirs = _entries(got), _entries(ref)
-        n_got = sum(p.numel() for p in got.parameters())
-        n_ref = sum(p.numel() for p in ref.parameters())
         totals = f"In total your module has {n_got:,} parameters, the reference {n_ref:,}."
         for i in range(max(len(mine), len(theirs))):
             if i >= len(mine):
-                name, t = theirs[i]
-                raise CheckFailure(f"{self.call}: your module is missing `{name}` {_fmt_shape(t)} (entry #{i + 1} "
+                name, shape = theirs[i]
+                raise CheckFailure(f"{self.call}: your module is missing `{name}` {shape} (entry #{i + 1} "
                                    f"of the reference's parameters and buffers). {totals} {self.order_hint}".strip())
             if i >= len(theirs):
-                name, t = mine[i]
-                raise CheckFailure(f"{self.call}: your module has an extra `{name}` {_fmt_shape(t)} (entry #{i + 1}); "
+                name, shape = mine[i]
+                raise CheckFailure(f"{self.call}: your module has an extra `{name}` {shape} (entry #{i + 1}); "
                                    f"the reference has only {len(theirs)} parameters and buffers. {totals} "
                                    f"{self.order_hint}".strip())
-            (name, t), (ref_name, r) = mine[i], theirs[i]
-            if t.shape != r.shape:
+            (name, shape), (ref_name, ref_shape) = mine[i], theirs[i]
+            if shape != ref_shape:
                 raise CheckFailure(
                     f"{self.call}: parameter/buffer #{i + 1} in registration order is your `{name}` "
-                    f"{_fmt_shape(t)}, but the reference's is `{ref_name}` {_fmt_shape(r)}. {totals} "
+                    f"{shape}, but the reference's is `{ref_name}` {ref_shape}. {totals} "
                     f"{self.order_hint}".strip())
+        ref_keys = [k for k, _ in theirs]
         for ref_key, value in self.constants.items():
-            i = [k for k, _ in theirs].index(ref_key)
-            name, t = mine[i]
-            if not torch.all(t.detach() == value):
+            name = mine[ref_keys.index(ref_key)][0]
+            t = torch.as_tensor(constants[ref_key])
+            if not torch.all(t == value):
                 raise CheckFailure(f"{self.call}: `{name}` should start with every value equal to {value} "
-                                   f"(the reference's `{ref_key}`), got {t.detach().flatten()[:4].tolist()}...")
-        return mine, theirs
+                                   f"(the reference's `{ref_key}`), got {t.flatten()[:4].tolist()}...")
 
     # ------------------------------------------------------------------ 2. same weights
-    def _share_weights(self, got, ref, mine, theirs):
+    def _weights(self, ref_entries, is_float) -> list[torch.Tensor | None]:
+        """The agreed random value of each entry (by the reference's name and shape); None for the
+        entries that are not floating point (counters), which keep the student's values."""
         gen = torch.Generator().manual_seed(self.seed)
-        new_mine, new_ref = {}, {}
-        for (name, t), (ref_name, _) in zip(mine, theirs, strict=True):
-            if not t.is_floating_point() or t.numel() > _BIG:
-                new_ref[ref_name] = t.detach()          # shared: the reference uses the student's tensor
-                continue
-            if ref_name.endswith("running_var"):
-                value = torch.rand(t.shape, generator=gen) + 0.5
-            elif t.ndim > 1:                            # conv / linear weights, scaled by 1/sqrt(fan_in)
-                value = torch.randn(t.shape, generator=gen) / t[0].numel() ** 0.5
+        values = []
+        for (ref_name, shape), flt in zip(ref_entries, is_float, strict=True):
+            if not flt:
+                values.append(None)
+            elif ref_name.endswith("running_var"):
+                values.append(torch.rand(shape, generator=gen) + 0.5)
+            elif len(shape) > 1:                        # conv / linear weights, scaled by 1/sqrt(fan_in)
+                values.append(torch.randn(shape, generator=gen) / max(1, math.prod(shape[1:])) ** 0.5)
             else:                                       # biases, BN's beta and running mean; BN's gamma > 0
-                value = torch.randn(t.shape, generator=gen) * 0.5
-                if ref_name.endswith(".weight"):
-                    value = value.abs() + 0.5
-            new_mine[name], new_ref[ref_name] = value, value
-        with torch.no_grad():
-            got.load_state_dict(new_mine, strict=False)
-        ref.load_state_dict(new_ref, assign=True)
+                value = torch.randn(shape, generator=gen) * 0.5
+                values.append(value.abs() + 0.5 if ref_name.endswith(".weight") else value)
+        return values
 
-    # ------------------------------------------------------------------ 3. layer by layer
-    def _compare_forward(self, got, ref, mine, theirs, shape, training=False):
+    # ------------------------------------------------------------------ kernel side
+    def probe(self, got) -> dict:
         __tracebackhide__ = True
-        ref_to_mine = {}
-        for (name, _), (ref_name, _) in zip(mine, theirs, strict=True):
-            ref_to_mine.setdefault(_owner(ref_name), _owner(name))
-        got_modules, ref_modules = dict(got.named_modules()), dict(ref.named_modules())
-        seen_ref: list[str] = []
-        rec_ref: dict[str, tuple] = {}
-        rec_got: dict[str, tuple] = {}
-        hooks = []
-        for ref_name, my_name in ref_to_mine.items():
-            def ref_hook(mod, args, out, ref_name=ref_name):
-                if ref_name not in rec_ref:
-                    seen_ref.append(ref_name)
-                    rec_ref[ref_name] = (args[0].detach(), out.detach())
+        if isinstance(got, ModuleExpectation):   # the exercise's own reference, run as a submission
+            got = got.build()
+        if not isinstance(got, nn.Module):
+            raise CheckFailure(f"{self.call} should return an nn.Module (an nn.Sequential or an instance of "
+                               f"your class), got {type(got).__name__}. Did you forget a `return`?")
+        with torch.device("meta"):
+            ref = self.build()
+        mine, theirs = _entries(got), _entries(ref)
+        is_float = [t.is_floating_point() for _, t in mine]
+        data = {"entries": [[name, list(t.shape), flt] for (name, t), flt in zip(mine, is_float, strict=True)],
+                "n_params": sum(p.numel() for p in got.parameters()),
+                "fixed": {name: t.detach().clone() for (name, t), flt in zip(mine, is_float, strict=True) if not flt},
+                "constants": {}, "passes": []}
+        ref_keys = [k for k, _ in theirs]
+        for ref_key in self.constants:
+            i = ref_keys.index(ref_key)
+            if i < len(mine):
+                data["constants"][ref_key] = mine[i][1].detach().clone()
+        try:
+            self._match_entries(_shapes(mine), _shapes(theirs), data["n_params"],
+                                sum(p.numel() for p in ref.parameters()), data["constants"])
+        except (CheckFailure, KeyError):
+            return data                          # the grader finds the same difference in the entries
+        values = self._weights(_shapes(theirs), is_float)
+        with torch.no_grad():
+            got.load_state_dict({name: v for (name, _), v in zip(mine, values, strict=True) if v is not None},
+                                strict=False)
+        ref_to_mine = _ref_to_mine([k for k, _ in mine], ref_keys)
+        for shape, training in self._passes():
+            data["passes"].append(self._observe(got, ref_to_mine, shape, training))
+        return data
 
-            def got_hook(mod, args, out, my_name=my_name):
-                if my_name not in rec_got and isinstance(args[0], torch.Tensor) and isinstance(out, torch.Tensor):
-                    rec_got[my_name] = (args[0].detach(), out.detach())
-            hooks += [ref_modules[ref_name].register_forward_hook(ref_hook),
-                      got_modules[my_name].register_forward_hook(got_hook)]
-        x = torch.randn(shape, generator=torch.Generator().manual_seed(self.seed + 1))
+    def _observe(self, got, ref_to_mine, shape, training) -> dict:
+        """One forward pass of the student's module: every mapped layer's first input and output."""
+        modules = dict(got.named_modules())
+        rec: dict[str, list] = {}
+        hooks = []
+        for my_name in dict.fromkeys(ref_to_mine.values()):
+            def hook(mod, args, out, my_name=my_name):
+                if my_name not in rec and args and isinstance(args[0], torch.Tensor) and isinstance(out, torch.Tensor):
+                    rec[my_name] = [args[0].detach().clone(), out.detach().clone()]
+            hooks.append(modules[my_name].register_forward_hook(hook))
+        error, out = None, None
         try:
             got.train(training)
-            ref.train(training)
             with torch.no_grad(), torch.random.fork_rng():
-                torch.manual_seed(self.seed)                # the same dropout masks in both
-                expected = ref(x)
-                torch.manual_seed(self.seed)
-                try:
-                    out = got(x.clone())
-                except Exception as err:
-                    raise CheckFailure(f"{self.call}: calling the module on an input of shape {tuple(shape)} "
-                                       f"raised {type(err).__name__}: {err}") from err
+                torch.manual_seed(self.seed)                # the same dropout masks as the reference's
+                out = got(self._input(shape))
+        except Exception as err:
+            error = f"{type(err).__name__}: {err}"[:2000]
         finally:
             for h in hooks:
                 h.remove()
+        return {"error": error, "layers": rec, "out": out.detach() if isinstance(out, torch.Tensor) else None,
+                "out_type": type(out).__name__}
+
+    def _input(self, shape) -> torch.Tensor:
+        return torch.randn(shape, generator=torch.Generator().manual_seed(self.seed + 1))
+
+    # ------------------------------------------------------------------ grader side
+    def verify(self, data: dict) -> None:
+        __tracebackhide__ = True
+        with torch.device("meta"):
+            ref = self.build()
+        theirs = _shapes(_entries(ref))
+        mine = [(str(name), tuple(int(s) for s in shape)) for name, shape, _ in data["entries"]]
+        is_float = [bool(flt) for _, _, flt in data["entries"]]
+        self._match_entries(mine, theirs, int(data["n_params"]), sum(p.numel() for p in ref.parameters()),
+                            data["constants"])
+        values = self._weights(theirs, is_float)
+        ref.load_state_dict({ref_name: torch.as_tensor(data["fixed"][name]) if v is None else v
+                             for (ref_name, _), (name, _), v in zip(theirs, mine, values, strict=True)}, assign=True)
+        ref_to_mine = _ref_to_mine([k for k, _ in mine], [k for k, _ in theirs])
+        passes = data["passes"]
+        if len(passes) != len(self._passes()):
+            raise CheckFailure(f"{self.call}: {len(passes)} forward passes were recorded, "
+                               f"expected {len(self._passes())}.")
+        for (shape, training), observed in zip(self._passes(), passes, strict=True):
+            self._compare_forward(ref, ref_to_mine, shape, training, observed)
+
+    # ------------------------------------------------------------------ 3. layer by layer
+    def _compare_forward(self, ref, ref_to_mine, shape, training, observed):
+        __tracebackhide__ = True
+        ref_modules = dict(ref.named_modules())
+        seen_ref: list[str] = []
+        rec_ref: dict[str, tuple] = {}
+        hooks = []
+        for ref_name in ref_to_mine:
+            def ref_hook(mod, args, out, ref_name=ref_name):
+                if ref_name not in rec_ref:
+                    seen_ref.append(ref_name)
+                    rec_ref[ref_name] = (args[0].detach().clone(), out.detach().clone())  # before in-place ops
+            hooks.append(ref_modules[ref_name].register_forward_hook(ref_hook))
+        try:
+            ref.train(training)
+            with torch.no_grad(), torch.random.fork_rng():
+                torch.manual_seed(self.seed)                # the same dropout masks in both
+                expected = ref(self._input(shape))
+        finally:
+            for h in hooks:
+                h.remove()
+        if observed["error"] is not None:
+            raise CheckFailure(f"{self.call}: calling the module on an input of shape {tuple(shape)} "
+                               f"raised {observed['error']}")
+        rec_got = {k: tuple(torch.as_tensor(np.asarray(a)) for a in v) for k, v in observed["layers"].items()}
         where = (f"on an input of shape {tuple(shape)} ("
                  + ("training mode: batch statistics and the same dropout masks" if training else "evaluation mode")
                  + ", the same weights in both)")
@@ -170,8 +237,10 @@ class ModuleExpectation:
                         else f"has the wrong values ({_first_diff(go, ro)})")
                 raise CheckFailure(f"{self.call}: {where}, the output of {label} {what} although its input "
                                    f"is right: check its stride and padding.")
-        if not isinstance(out, torch.Tensor):
-            raise CheckFailure(f"{self.call}: the module's forward should return a tensor, got {type(out).__name__}.")
+        if observed["out"] is None:
+            raise CheckFailure(f"{self.call}: the module's forward should return a tensor, "
+                               f"got {observed['out_type']}.")
+        out = torch.as_tensor(np.asarray(observed["out"]))
         if out.shape != expected.shape or not _close(out, expected):
             what = (f"has shape {tuple(out.shape)}, expected {tuple(expected.shape)}" if out.shape != expected.shape
                     else f"has the wrong values ({_first_diff(out, expected)})")
@@ -179,20 +248,17 @@ class ModuleExpectation:
                                f"the module's output {what}: look at what happens after the layers — the "
                                f"residual addition, the final activation, the order of the concatenation.")
 
-    def check(self, got) -> None:
-        __tracebackhide__ = True
-        if isinstance(got, ModuleExpectation):   # the exercise's own reference, run as a submission
-            got = got.build()
-        if not isinstance(got, nn.Module):
-            raise CheckFailure(f"{self.call} should return an nn.Module (an nn.Sequential or an instance of "
-                               f"your class), got {type(got).__name__}. Did you forget a `return`?")
-        with torch.device("meta"):
-            ref = self.build()
-        mine, theirs = self._match_entries(got, ref)
-        self._share_weights(got, ref, mine, theirs)
-        for shape in self.inputs:
-            self._compare_forward(got, ref, mine, theirs, shape)
-        self._compare_forward(got, ref, mine, theirs, self.inputs[0], training=True)
+
+def _shapes(entries) -> list[tuple[str, tuple[int, ...]]]:
+    return [(name, tuple(t.shape)) for name, t in entries]
+
+
+def _ref_to_mine(my_keys, ref_keys) -> dict[str, str]:
+    """The reference's layer → the student's layer that plays its part (by registration order)."""
+    pairs: dict[str, str] = {}
+    for name, ref_name in zip(my_keys, ref_keys, strict=True):
+        pairs.setdefault(_owner(ref_name), _owner(name))
+    return pairs
 
 
 def _close(a: torch.Tensor, b: torch.Tensor) -> bool:

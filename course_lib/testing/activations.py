@@ -7,7 +7,7 @@ import numpy as np
 from course_lib import activations as act
 
 from ._cases import randn
-from .core import Case, CheckFailure, Exercise, describe_call, forbidden
+from .core import Case, CheckFailure, Exercise, Extra, describe_call, forbidden
 
 __all__ = ["EXERCISES"]
 
@@ -37,20 +37,25 @@ def _with_dout(rng, cases):
 
 
 def _keeps_float32(make_args):
-    """An ``extra`` hidden check: float32 inputs must give a float32 result (like torch)."""
+    """An :class:`Extra` hidden check: float32 inputs must give a float32 result (like torch)."""
 
-    def extra(ex: Exercise, fn) -> None:
+    def probe(ex: Exercise, fn) -> dict:
         args, kwargs = make_args(np.random.default_rng(0))
         with forbidden(fn, ex.forbid, ex.name):
             got = fn(*args, **kwargs)
-        dtype = getattr(got, "dtype", type(got).__name__)
+        return {"out": got if isinstance(got, np.ndarray) else None, "type": type(got).__name__}
+
+    def verify(ex: Exercise, data: dict) -> None:
+        out = data["out"]
+        dtype = out.dtype if isinstance(out, np.ndarray) else str(data["type"])
         if dtype != np.float32:
+            args, kwargs = make_args(np.random.default_rng(0))
             call = describe_call(ex.name, args, kwargs)
             raise CheckFailure(f"{call} returned dtype {dtype}; float32 inputs must give a float32 result "
                                "(like torch). Build arrays from x (np.zeros_like(x), np.where, x * ...) "
                                "instead of np.zeros(shape), which is float64.")
 
-    return extra
+    return Extra(probe, verify)
 
 
 def _x32(rng):

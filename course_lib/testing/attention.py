@@ -18,7 +18,7 @@ from torch import nn
 from course_lib import attention as att
 
 from ._cases import randn
-from .core import REFERENCE_MODULES, Case, CheckFailure, Exercise, forbidden
+from .core import REFERENCE_MODULES, Case, CheckFailure, Exercise, Expectation, forbidden
 
 __all__ = ["EXERCISES", "ModuleCheck"]
 
@@ -253,10 +253,13 @@ _VIT_VARIANTS = {
 }
 
 
-class ModuleCheck:
-    """Reference side of a module exercise: ``student_module == ModuleCheck(...)`` checks it."""
+class ModuleCheck(Expectation):
+    """Reference side of a module exercise: ``student_module == ModuleCheck(...)`` checks it.
 
-    __hash__ = None
+    :meth:`probe` (the student's kernel) records the module's parameter names and shapes, loads the
+    agreed random weights and records its output on the agreed input; :meth:`verify` (the grader)
+    runs the reference the same way and compares.
+    """
 
     def __init__(self, name, ref, input_shape, variants, seed=0, forbid=_TORCH_FORBID):
         self.name, self.ref, self.input_shape, self.variants = name, ref, tuple(input_shape), variants
@@ -265,17 +268,11 @@ class ModuleCheck:
     def __repr__(self):
         return f"ModuleCheck({self.name})"
 
-    def __eq__(self, got):
+    def _keys(self, mine: dict[str, tuple]) -> None:
         __tracebackhide__ = True
-        self.check(got)
-        return True
-
-    def _keys(self, got):
-        __tracebackhide__ = True
-        mine = {k: v for k, v in got.state_dict().items()}
-        theirs = self.ref.state_dict()
-        missing = [f"{k} {tuple(v.shape)}" for k, v in theirs.items() if k not in mine]
-        extra = [f"{k} {tuple(v.shape)}" for k, v in mine.items() if k not in theirs]
+        theirs = {k: tuple(v.shape) for k, v in self.ref.state_dict().items()}
+        missing = [f"{k} {v}" for k, v in theirs.items() if k not in mine]
+        extra = [f"{k} {v}" for k, v in mine.items() if k not in theirs]
         if missing or extra:
             raise CheckFailure(
                 f"{self.name}: the module's parameters must have the names of the exercise's layout. "
@@ -283,10 +280,17 @@ class ModuleCheck:
                 + (f"Not expected: {', '.join(extra)}. " if extra else "")
                 + "Name the layers exactly as the exercise says (e.g. self.norm1, self.attn, self.mlp).")
         for k, v in theirs.items():
-            if mine[k].shape != v.shape:
-                raise CheckFailure(f"{self.name}: `{k}` has shape {tuple(mine[k].shape)}, expected {tuple(v.shape)}.")
+            if mine[k] != v:
+                raise CheckFailure(f"{self.name}: `{k}` has shape {mine[k]}, expected {v}.")
 
-    def check(self, got):
+    def _agreed(self) -> tuple[dict, torch.Tensor]:
+        """The random weights (by the reference's names) and the input both modules run on."""
+        gen = torch.Generator().manual_seed(self.seed)
+        state = {k: torch.randn(v.shape, generator=gen) / (v[0].numel() ** 0.5 if v.ndim > 1 else 2.0)
+                 for k, v in self.ref.state_dict().items()}
+        return state, torch.randn(self.input_shape, generator=gen)
+
+    def probe(self, got) -> dict:
         __tracebackhide__ = True
         own_reference = isinstance(got, ModuleCheck)  # the exercise's reference run as a submission (tests)
         if own_reference:
@@ -295,18 +299,17 @@ class ModuleCheck:
             raise CheckFailure(f"{self.name} should build an nn.Module, got {type(got).__name__}.")
         if isinstance(got, type(self.ref)) and not own_reference:
             raise CheckFailure(f"{self.name} is (a subclass of) the course's reference: write your own class.")
-        self._keys(got)
-        gen = torch.Generator().manual_seed(self.seed)
-        state = {k: torch.randn(v.shape, generator=gen) / (v[0].numel() ** 0.5 if v.ndim > 1 else 2.0)
-                 for k, v in self.ref.state_dict().items()}
-        self.ref.load_state_dict(state)
+        data = {"keys": {k: list(v.shape) for k, v in got.state_dict().items()}, "out": None, "out_type": "",
+                "error": None}
+        try:
+            self._keys({k: tuple(v) for k, v in data["keys"].items()})
+        except CheckFailure:
+            return data                               # the grader finds the same difference in the keys
+        state, x = self._agreed()
         with torch.no_grad():
             got.load_state_dict(state)
-        x = torch.randn(self.input_shape, generator=gen)
         got.eval()
-        self.ref.eval()
         with torch.no_grad():
-            expected = self.ref(x)
             try:
                 with forbidden(getattr(got.forward, "__func__", got.forward), () if own_reference else self.forbid,
                                self.name):
@@ -314,16 +317,33 @@ class ModuleCheck:
             except CheckFailure:
                 raise
             except Exception as err:
-                raise CheckFailure(f"{self.name}: calling the module on an input of shape {self.input_shape} "
-                                   f"raised {type(err).__name__}: {err}") from err
-            if not isinstance(out, torch.Tensor):
-                raise CheckFailure(f"{self.name}: forward should return a tensor, got {type(out).__name__}.")
-            if out.shape != expected.shape:
-                raise CheckFailure(f"{self.name}: on an input of shape {self.input_shape} the output has shape "
-                                   f"{tuple(out.shape)}, expected {tuple(expected.shape)}.")
-            if torch.allclose(out, expected, rtol=1e-4, atol=1e-5):
-                return
-            diff = float((out - expected).abs().max())
+                data["error"] = f"{type(err).__name__}: {err}"[:2000]
+                return data
+        data["out"] = out.detach() if isinstance(out, torch.Tensor) else None
+        data["out_type"] = type(out).__name__
+        return data
+
+    def verify(self, data: dict) -> None:
+        __tracebackhide__ = True
+        self._keys({str(k): tuple(int(s) for s in v) for k, v in data["keys"].items()})
+        state, x = self._agreed()
+        self.ref.load_state_dict(state)
+        self.ref.eval()
+        with torch.no_grad():
+            expected = self.ref(x)
+        if data["error"] is not None:
+            raise CheckFailure(f"{self.name}: calling the module on an input of shape {self.input_shape} "
+                               f"raised {data['error']}")
+        if data["out"] is None:
+            raise CheckFailure(f"{self.name}: forward should return a tensor, got {data['out_type']}.")
+        out = torch.as_tensor(np.asarray(data["out"]))
+        if out.shape != expected.shape:
+            raise CheckFailure(f"{self.name}: on an input of shape {self.input_shape} the output has shape "
+                               f"{tuple(out.shape)}, expected {tuple(expected.shape)}.")
+        if torch.allclose(out, expected, rtol=1e-4, atol=1e-5):
+            return
+        diff = float((out - expected).abs().max())
+        with torch.no_grad():
             for label, variant in self.variants.items():
                 if torch.allclose(out, variant(self.ref, x), rtol=1e-4, atol=1e-5):
                     raise CheckFailure(f"{self.name}: with the same weights your output is that of {label}.")

@@ -29,6 +29,8 @@ __all__ = [
     "Case",
     "CheckFailure",
     "Exercise",
+    "Expectation",
+    "Extra",
     "ForbiddenError",
     "compare",
     "describe_call",
@@ -85,7 +87,7 @@ class Exercise:
         output_names: names of the parts of a tuple output, e.g. ``("dx", "dw", "db")``.
         hint: one line added to shape failures (e.g. the output-size formula).
         forbid: modules switched off while the student's function runs.
-        extra: optional ``extra(exercise, student_fn)`` hidden check (e.g. speed against the loops).
+        extra: optional :class:`Extra` hidden check (e.g. speed against the loops).
     """
 
     name: str
@@ -97,7 +99,49 @@ class Exercise:
     output_names: Sequence[str] = ()
     hint: str = ""
     forbid: Sequence[str] = DEFAULT_FORBIDDEN
-    extra: Callable[[Exercise, Callable], None] | None = None
+    extra: Extra | None = None
+
+
+class Expectation:
+    """What the reference returns when the answer is not plain data (a torch module, a tensor whose
+    graph matters), split in two so that grading never trusts the student's kernel:
+
+    - :meth:`probe` runs in the student's kernel: it exercises the answer (loads agreed weights, runs
+      it on agreed inputs, takes gradients) and returns only *plain data* — arrays, numbers, strings,
+      None, and lists, tuples and str-keyed dicts of those. It may raise :class:`CheckFailure` for a
+      difference it sees on its own (a missing ``return``): a failure can only cost points.
+    - :meth:`verify` runs in the grader's own process on that data: it recomputes the reference and
+      raises :class:`CheckFailure` explaining the first difference.
+
+    In a notebook ``got == expectation`` does both, so a check cell reads like any other.
+    """
+
+    __hash__ = None
+
+    def probe(self, got: Any) -> Any:
+        raise NotImplementedError
+
+    def verify(self, data: Any) -> None:
+        raise NotImplementedError
+
+    def __eq__(self, got: Any) -> bool:
+        __tracebackhide__ = True
+        self.verify(self.probe(got))
+        return True
+
+
+@dataclass(frozen=True)
+class Extra:
+    """A hidden check beyond the cases (speed, statistics, a whole optimisation run), split like
+    :class:`Expectation`: ``probe(exercise, fn)`` runs the student's function in the kernel and
+    returns plain data; ``verify(exercise, data)`` judges that data in the grader's process."""
+
+    probe: Callable[[Exercise, Callable], Any]
+    verify: Callable[[Exercise, Any], None]
+
+    def __call__(self, ex: Exercise, fn: Callable) -> None:
+        __tracebackhide__ = True
+        self.verify(ex, self.probe(ex, fn))
 
 
 # --------------------------------------------------------------------------- descriptions

@@ -4,17 +4,19 @@ The losses and the mode-coverage metric are numpy exercises (torch switched off)
 penalty is a torch exercise: the student's penalty must match the reference's value *and* its
 gradient with respect to the critic's weights (which needs ``create_graph=True``); the reference
 side returns a :class:`PenaltyExpectation` whose ``__eq__`` runs these checks and explains the first
-difference.
+difference (when graded: the kernel records value and gradients, the grader compares).
 """
 
 from __future__ import annotations
+
+import math
 
 import numpy as np
 
 from course_lib import gan
 
 from ._cases import randn
-from .core import REFERENCE_MODULES, Case, CheckFailure, Exercise
+from .core import REFERENCE_MODULES, Case, CheckFailure, Exercise, Expectation
 
 __all__ = ["EXERCISES", "PenaltyExpectation"]
 
@@ -130,57 +132,88 @@ def _cov_hidden(rng):
 
 # --------------------------------------------------------------------------- gradient_penalty (torch)
 
-class PenaltyExpectation:
-    """The reference penalty for one case; ``got == expectation`` checks a student's tensor."""
+class PenaltyExpectation(Expectation):
+    """The reference penalty for one case; ``got == expectation`` checks a student's tensor.
 
-    def __init__(self, critic, real, fake, alpha, call=""):
+    :meth:`probe` (the student's kernel) records the value and, when the tensor has a graph, its
+    gradient with respect to the critic's weights; :meth:`verify` (the grader) compares both.
+    """
+
+    _CALL = "gradient_penalty(critic, real, fake, alpha)"
+
+    def __init__(self, critic, real, fake, alpha):
+        self.critic, self.real, self.fake, self.alpha = critic, real, fake, alpha
+
+    def _reference(self) -> tuple[float, list]:
         import torch
 
-        self.critic, self.real, self.fake, self.alpha, self.call = critic, real, fake, alpha, call
-        ref = gan.gradient_penalty(critic, real, fake, alpha)
-        self.value = float(ref.detach())
-        params = list(critic.parameters())
+        ref = gan.gradient_penalty(self.critic, self.real, self.fake, self.alpha)
+        params = list(self.critic.parameters())
         grads = torch.autograd.grad(ref, params, allow_unused=True)   # the last bias does not act on ∇x
-        self.grads = [torch.zeros_like(p) if g is None else g for p, g in zip(params, grads, strict=True)]
+        return float(ref.detach()), [torch.zeros_like(p) if g is None else g.detach()
+                                     for p, g in zip(params, grads, strict=True)]
 
     def __repr__(self):
-        return f"tensor({self.value:.6g})"
+        return "the reference's penalty (a scalar tensor with a graph)"
 
-    def __eq__(self, got):
+    def probe(self, got) -> dict:
         __tracebackhide__ = True
         import torch
 
-        call = "gradient_penalty(critic, real, fake, alpha)"
         if isinstance(got, PenaltyExpectation):      # the reference checked against itself (tests/test_checks.py)
-            return bool(np.isclose(got.value, self.value))
+            value, grads = got._reference()
+            return {"shape": [], "value": value, "graph": True, "grads": grads, "grad_error": None}
         if not isinstance(got, torch.Tensor):
-            raise CheckFailure(f"{call} should return a torch tensor (a scalar), got {type(got).__name__}. "
+            raise CheckFailure(f"{self._CALL} should return a torch tensor (a scalar), got {type(got).__name__}. "
                                "Did you forget a `return`?")
+        data = {"shape": list(got.shape), "value": None, "graph": got.grad_fn is not None, "grads": None,
+                "grad_error": None}
         if got.numel() != 1:
-            raise CheckFailure(f"{call} returned a tensor of shape {tuple(got.shape)}: average the per-sample "
+            return data
+        data["value"] = float(got.detach())
+        if data["graph"]:
+            params = list(self.critic.parameters())
+            try:
+                grads = torch.autograd.grad(got, params, allow_unused=True)
+                data["grads"] = [torch.zeros_like(p) if g is None else g.detach()
+                                 for p, g in zip(params, grads, strict=True)]
+            except RuntimeError as err:
+                data["grad_error"] = str(err)[:1000]
+        return data
+
+    def verify(self, data: dict) -> None:
+        __tracebackhide__ = True
+        import torch
+
+        call = self._CALL
+        shape = tuple(int(s) for s in data["shape"])
+        if math.prod(shape) != 1:
+            raise CheckFailure(f"{call} returned a tensor of shape {shape}: average the per-sample "
                                "penalties (||∇||₂ − 1)² over the batch to get a scalar.")
-        value = float(got.detach())
-        if not np.isclose(value, self.value, rtol=1e-4, atol=1e-6):
+        ref_value, ref_grads = self._reference()
+        value = float(data["value"])
+        if not np.isclose(value, ref_value, rtol=1e-4, atol=1e-6):
             raise CheckFailure(
-                f"{call} is {value:.6g}, expected {self.value:.6g}. Interpolate x̂ = α·real + (1 − α)·fake "
+                f"{call} is {value:.6g}, expected {ref_value:.6g}. Interpolate x̂ = α·real + (1 − α)·fake "
                 "(α of shape (N,) reshaped to broadcast over the other axes), take the gradient of "
                 "critic(x̂).sum() with respect to x̂, its L2 norm per sample over *all* other axes, then "
                 "mean((norm − 1)²).")
-        if got.grad_fn is None:
+        if not data["graph"]:
             raise CheckFailure(f"{call} has the right value but no graph: the critic cannot be trained with it. "
                                "Pass create_graph=True to torch.autograd.grad (and do not .detach() or .item()).")
-        params = list(self.critic.parameters())
-        grads = torch.autograd.grad(got, params, allow_unused=True)
-        for (name, _), g, r in zip(self.critic.named_parameters(), grads, self.grads, strict=True):
-            g = torch.zeros_like(r) if g is None else g
-            if not torch.allclose(g, r, rtol=1e-4, atol=1e-6):
+        if data["grads"] is None:
+            raise CheckFailure(f"{call} has the right value, but its gradient with respect to the critic's "
+                               f"weights cannot be taken ({data['grad_error']}). Use create_graph=True.")
+        names = [name for name, _ in self.critic.named_parameters()]
+        if len(data["grads"]) != len(names):
+            raise CheckFailure(f"{call}: {len(data['grads'])} gradients were recorded for {len(names)} parameters.")
+        for name, g, r in zip(names, data["grads"], ref_grads, strict=True):
+            g = torch.as_tensor(np.asarray(g))
+            if g.shape != r.shape or not torch.allclose(g, r, rtol=1e-4, atol=1e-6):
                 raise CheckFailure(
                     f"{call} has the right value, but its gradient with respect to the critic's `{name}` "
                     "is wrong. Did you compute the gradient with create_graph=True, on x̂ made from *detached* real "
                     "and fake samples?")
-        return True
-
-    __hash__ = None
 
 
 def _critic(seed, d_in, hidden=8):

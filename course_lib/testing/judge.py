@@ -9,9 +9,12 @@ process, where it regenerates the same cases, computes the reference and compare
 is missing, malformed or for other cases earns nothing.
 
 Only data crosses from the kernel to the judge: arrays, numbers, strings, None, and tuples, lists
-and dicts of those. Exercises whose *reference* returns something else (the torch-module exercises
-of Chapters 8 and 16, the WGAN-GP penalty, whose checks run the student's module) are still judged
-in the kernel; :func:`judged_in_kernel` names them, and the judge decides that itself.
+and dicts of those. Where the answer itself is not data (a torch module in Chapters 8 and 16, the
+WGAN-GP penalty's graph in Chapter 13), the reference returns an
+:class:`~course_lib.testing.core.Expectation`: the kernel records what its ``probe`` measures of the
+student's answer (layer outputs with agreed weights, gradients), and the judge calls its ``verify``.
+Hidden :class:`~course_lib.testing.core.Extra` checks (speed, statistics, whole optimiser runs) are
+split the same way. What the kernel *reports as a failure* is taken as it is: it can only cost points.
 """
 
 from __future__ import annotations
@@ -27,6 +30,8 @@ import numpy as np
 from .core import (
     CheckFailure,
     Exercise,
+    Expectation,
+    Extra,
     _arg_names,
     _call_student,
     _copy_args,
@@ -107,19 +112,36 @@ _IN_KERNEL: dict[str, bool] = {}
 
 
 def judged_in_kernel(ex: Exercise) -> bool:
-    """True when the reference's output on the first visible case is not plain data (a module
-    expectation): such an exercise cannot be compared outside the kernel."""
+    """True when the reference's output on the first visible case is neither plain data nor an
+    :class:`Expectation` (nothing of the course is like that now): such an exercise's verdict would
+    have to come from the kernel."""
     if ex.name not in _IN_KERNEL:
         case = next((c for c in ex.visible() if c.raises is None), None)
         readable = True
         if case is not None:
             args, kwargs = _copy_args(case)
-            try:
-                _encode(ex.reference(*args, **kwargs), {})
-            except _Unreadable:
-                readable = False
+            expected = ex.reference(*args, **kwargs)
+            if not isinstance(expected, Expectation):
+                try:
+                    _encode(expected, {})
+                except _Unreadable:
+                    readable = False
         _IN_KERNEL[ex.name] = not readable
     return _IN_KERNEL[ex.name]
+
+
+def _probes(ex: Exercise) -> bool:
+    """Whether the exercise's reference returns :class:`Expectation` objects."""
+    case = next((c for c in ex.visible() if c.raises is None), None)
+    if case is None:
+        return False
+    args, kwargs = _copy_args(case)
+    return isinstance(ex.reference(*args, **kwargs), Expectation)
+
+
+def _failure(err: Exception) -> dict:
+    """A kernel-side exception, by class names (for Case.raises) and message."""
+    return {"raised": [c.__name__ for c in type(err).__mro__], "message": str(err)[:2000]}
 
 
 def record(ex: Exercise, fn, *, hidden: bool = False, seed: int = 0) -> Path:
@@ -133,27 +155,52 @@ def record(ex: Exercise, fn, *, hidden: bool = False, seed: int = 0) -> Path:
             run_exercise(ex, fn, hidden=hidden, seed=seed, quiet=True)
         except Exception as err:
             verdict = str(err)[:4000] or type(err).__name__
+    probes = bool(cases) and callable(fn) and _probes(ex)
     for case in cases:
         call = describe_call(ex.name, case.args, case.kwargs, names)
         try:
+            expectation = None
+            if probes and case.raises is None:
+                args, kwargs = _copy_args(case)
+                expectation = ex.reference(*args, **kwargs)
             got = _call_student(ex, fn, case, call) if callable(fn) else None
-            entries.append({"out": _encode(got, arrays)})
+            if isinstance(expectation, Expectation):
+                entries.append({"probe": _encode(expectation.probe(got), arrays)})
+            else:
+                entries.append({"out": _encode(got, arrays)})
         except _Unreadable as what:
             entries.append({"unreadable": str(what)})
-        except Exception as err:  # what the student's function raised, by class names (for Case.raises)
-            entries.append({"raised": [c.__name__ for c in type(err).__mro__], "message": str(err)[:2000]})
-    extra = None
+        except Exception as err:
+            entries.append(_failure(err))
+    extra = extra_probe = None
     if hidden and ex.extra is not None and callable(fn):
         try:
-            ex.extra(ex, fn)
+            if isinstance(ex.extra, Extra):
+                extra_probe = _encode(ex.extra.probe(ex, fn), arrays)
+            else:
+                ex.extra(ex, fn)
+        except _Unreadable as what:
+            extra = f"{ex.name}: the extra hidden check got a {what} where it expected numbers or arrays"
         except Exception as err:
-            extra = f"{type(err).__name__}: {err}"[:2000]
+            extra = (str(err) if isinstance(err, CheckFailure) else f"{type(err).__name__}: {err}")[:2000]
     meta = {"exercise": ex.name, "hidden": hidden, "seed": seed, "callable": callable(fn), "cases": entries,
-            "extra": extra, "kernel_verdict": verdict}
+            "extra": extra, "extra_probe": extra_probe, "kernel_verdict": verdict}
     path = record_path(recording_dir() or Path("."), ex.name, hidden, seed)
     path.parent.mkdir(parents=True, exist_ok=True)
     np.savez(path, __meta__=np.array(json.dumps(meta)), **arrays)
     return path
+
+
+def _verify(call: str, check, *args) -> None:
+    """Run a verify step on recorded data: a CheckFailure is the verdict; anything else means the
+    record does not fit what the check expects (the grader never crashes on a forged record)."""
+    try:
+        check(*args)
+    except CheckFailure:
+        raise
+    except Exception as err:
+        raise CheckFailure(f"{call}: the recorded outputs do not fit this check "
+                           f"({type(err).__name__}: {str(err)[:300]})") from None
 
 
 def judge(ex: Exercise, directory: Path, *, hidden: bool = False, seed: int = 0) -> str | None:
@@ -189,16 +236,32 @@ def judge(ex: Exercise, directory: Path, *, hidden: bool = False, seed: int = 0)
                                    else f"{call}{about} raised {entry['raised'][0]}: {message}")
             if "unreadable" in entry:
                 raise CheckFailure(f"{call}{about} returned a {entry['unreadable']}; expected numbers or arrays")
-            got = _decode(entry["out"], arrays)
             if case.raises is not None:
+                got = _decode(entry["out"], arrays) if "out" in entry else "a value"
                 raise CheckFailure(f"{call}{about} should raise {case.raises.__name__}, "
                                    f"but returned {_describe_value(got)}.")
             args, kwargs = _copy_args(case)
-            _expect_output(ex, ex.reference(*args, **kwargs), got, call, about)
+            expected = ex.reference(*args, **kwargs)
+            if isinstance(expected, Expectation):
+                if "probe" not in entry:
+                    raise CheckFailure(f"{call}{about}: no measurements of your answer were recorded")
+                _verify(call, expected.verify, _decode(entry["probe"], arrays))
+            else:
+                _expect_output(ex, expected, _decode(entry["out"], arrays), call, about)
     except CheckFailure as failure:
         return str(failure)
     except (_Unreadable, KeyError, TypeError, IndexError) as err:
         return f"{ex.name}: the recorded outputs are malformed ({type(err).__name__})"
-    if hidden and ex.extra is not None and meta.get("extra"):
-        return str(meta["extra"])
+    if hidden and ex.extra is not None:
+        if meta.get("extra"):
+            return str(meta["extra"])
+        if isinstance(ex.extra, Extra):
+            if meta.get("extra_probe") is None:
+                return f"{ex.name}: nothing was recorded for the extra hidden check"
+            try:
+                _verify(ex.name, ex.extra.verify, ex, _decode(meta["extra_probe"], arrays))
+            except CheckFailure as failure:
+                return str(failure)
+            except (_Unreadable, KeyError, TypeError, IndexError) as err:
+                return f"{ex.name}: the recorded outputs are malformed ({type(err).__name__})"
     return None

@@ -12,7 +12,7 @@ import numpy as np
 from course_lib import norm
 
 from ._cases import randn
-from .core import Case, CheckFailure, Exercise, forbidden
+from .core import Case, CheckFailure, Exercise, Extra, forbidden
 
 __all__ = ["EXERCISES"]
 
@@ -226,22 +226,34 @@ def _dropout_hidden(rng):
     return cases
 
 
-def _dropout_extra(ex: Exercise, fn) -> None:
-    """Statistics: the mean is preserved, a fraction p is dropped, rng=None is not a fixed seed."""
+_DROP_PS = (0.2, 0.5, 0.8)
+
+
+def _dropout_runs(ex: Exercise, fn) -> dict:
+    """Kernel side of the statistics check: the outputs on ones for three p, and two rng=None calls."""
     x = np.ones((400, 250))
     with forbidden(fn, ex.forbid, ex.name):
-        for p in (0.2, 0.5, 0.8):
-            out = np.asarray(fn(x.copy(), p, True, np.random.default_rng(123)))
-            dropped = float((out == 0).mean())
-            if abs(dropped - p) > 0.01:
-                raise CheckFailure(f"dropout(x, p={p}) zeroed {dropped:.3f} of 100,000 values; expected about {p}.")
-            if abs(out.mean() - 1.0) > 0.03:
-                raise CheckFailure(f"dropout(x of ones, p={p}) has mean {out.mean():.3f}; inverted dropout keeps "
-                                   f"the expectation: scale the kept values by 1 / (1 - p) = {1 / (1 - p):.3f}.")
-        a, b = fn(x[:10].copy(), 0.5, True, None), fn(x[:10].copy(), 0.5, True, None)
-        if np.array_equal(a, b):
-            raise CheckFailure("dropout(x, p=0.5, rng=None) gave the same mask twice: with rng=None draw fresh "
-                               "random numbers (np.random.default_rng(None)), do not fix a seed.")
+        outs = [np.asarray(fn(x.copy(), p, True, np.random.default_rng(123))) for p in _DROP_PS]
+        again = [np.asarray(fn(x[:10].copy(), 0.5, True, None)) for _ in range(2)]
+    return {"outs": outs, "again": again}
+
+
+def _dropout_statistics(ex: Exercise, data: dict) -> None:
+    """The mean is preserved, a fraction p is dropped, rng=None is not a fixed seed."""
+    for p, out in zip(_DROP_PS, data["outs"], strict=True):
+        out = np.asarray(out, dtype=np.float64)
+        if out.shape != (400, 250):
+            raise CheckFailure(f"dropout(x of shape (400, 250), p={p}) returned shape {out.shape}.")
+        dropped = float((out == 0).mean())
+        if abs(dropped - p) > 0.01:
+            raise CheckFailure(f"dropout(x, p={p}) zeroed {dropped:.3f} of 100,000 values; expected about {p}.")
+        if abs(out.mean() - 1.0) > 0.03:
+            raise CheckFailure(f"dropout(x of ones, p={p}) has mean {out.mean():.3f}; inverted dropout keeps "
+                               f"the expectation: scale the kept values by 1 / (1 - p) = {1 / (1 - p):.3f}.")
+    a, b = data["again"]
+    if np.array_equal(a, b):
+        raise CheckFailure("dropout(x, p=0.5, rng=None) gave the same mask twice: with rng=None draw fresh "
+                           "random numbers (np.random.default_rng(None)), do not fix a seed.")
 
 
 # --------------------------------------------------------------------------- local_response_norm
@@ -281,6 +293,7 @@ EXERCISES = {ex.name: ex for ex in [
              **_TOL),
     Exercise("layer_norm", norm.layer_norm, _ln_visible, _ln_hidden,
              hint="The output has the shape of x.", **_TOL),
-    Exercise("dropout", norm.dropout, _dropout_visible, _dropout_hidden, extra=_dropout_extra, **_TOL),
+    Exercise("dropout", norm.dropout, _dropout_visible, _dropout_hidden,
+             extra=Extra(_dropout_runs, _dropout_statistics), **_TOL),
     Exercise("local_response_norm", norm.local_response_norm, _lrn_visible, _lrn_hidden, **_TOL),
 ]}

@@ -14,7 +14,7 @@ import numpy as np
 from course_lib import optim
 
 from ._cases import randn
-from .core import Case, CheckFailure, Exercise, compare, forbidden
+from .core import Case, CheckFailure, Exercise, Extra, compare, forbidden
 
 __all__ = ["EXERCISES"]
 
@@ -71,19 +71,24 @@ def _hidden_sequences(kind):
     return hidden
 
 
-def _carry_extra(kind, n_steps=30):
-    """Whole runs on f(w) = ½·Σ a·w², feeding the student's outputs back in as the next state."""
+def _carry_runs(kind, n_steps):
+    """The three runs of the carry check: (a, w0, hyper-parameters) each, the same on both sides."""
+    rng = np.random.default_rng(sum(map(ord, kind)))
+    runs = []
+    for _ in range(3):
+        a = rng.uniform(0.5, 10.0, size=4)
+        w0 = rng.standard_normal(4)
+        runs.append((a, w0, _random_hp(kind, rng)))
+    return runs
 
-    def extra(ex, fn):
-        rng = np.random.default_rng(sum(map(ord, kind)))
-        for run in range(3):
-            a = rng.uniform(0.5, 10.0, size=4)
-            w0 = rng.standard_normal(4)
-            hp = _random_hp(kind, rng)
-            w, state, expected = w0, _initial_state(kind, w0), []
-            for t in range(1, n_steps + 1):                       # the reference run, computed first
-                w, *state = _REFS[kind](w, a * w, *state, *((t,) if kind == "adam" else ()), **hp)
-                expected.append(w)
+
+def _carry_extra(kind, n_steps=30):
+    """Whole runs on f(w) = ½·Σ a·w², feeding the student's outputs back in as the next state: the
+    kernel records the student's w after every step, the grader compares with the reference's run."""
+
+    def probe(ex, fn):
+        runs = []
+        for a, w0, hp in _carry_runs(kind, n_steps):
             got, t = [], 0
             w, state = w0, _initial_state(kind, w0)
             try:
@@ -98,11 +103,23 @@ def _carry_extra(kind, n_steps=30):
                 raise
             except Exception as err:
                 raise CheckFailure(f"{ex.name} raised {type(err).__name__} at step {t} of a run: {err}") from err
+            runs.append(got)
+        return runs
+
+    def verify(ex, runs):
+        for run, ((a, w0, hp), got) in enumerate(zip(_carry_runs(kind, n_steps), runs, strict=True)):
+            w, state, expected = w0, _initial_state(kind, w0), []
+            for t in range(1, n_steps + 1):
+                w, *state = _REFS[kind](w, a * w, *state, *((t,) if kind == "adam" else ()), **hp)
+                expected.append(w)
+            if len(got) != n_steps:
+                raise CheckFailure(f"{ex.name}: {len(got)} steps were recorded for a run of {n_steps}.")
             for t, (g, e) in enumerate(zip(got, expected, strict=True), start=1):
                 what = (f"w after {t} steps of run {run + 1} on a quadratic, feeding your own "
                         f"({', '.join(ex.output_names[1:])}) back in, with {hp}")
                 compare(g, e, what, rtol=1e-5, atol=1e-8)
-    return extra
+
+    return Extra(probe, verify)
 
 
 # --------------------------------------------------------------------------- visible cases
