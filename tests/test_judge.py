@@ -233,3 +233,17 @@ def test_graded_notebook_shows_the_verdict_not_the_recording(tmp_path):
     assert [(o["output_type"], o["ename"], o["evalue"]) for o in b.outputs] == [
         ("error", "CheckFailure", "the result of f(…) is 1, expected 2.")]
     assert c.outputs == [recorded]                      # not judged (e.g. it failed in the kernel): untouched
+
+
+def test_the_grader_runs_the_reference_with_the_kernels_thread_count(recording):
+    """A correct ResNet recorded in a one-thread kernel (as graded) passes in a grader with more threads:
+    float sums depend on the thread count and a deep network amplifies the last bits past the tolerance."""
+    ex = EXERCISES["resnet"]
+    before = torch.get_num_threads()
+    try:
+        torch.set_num_threads(1)
+        record(ex, ex.reference, hidden=True, seed=0)     # the reference, run as a submission
+        torch.set_num_threads(max(before, 2))
+        assert judge.judge(ex, recording, hidden=True, seed=0) is None
+    finally:
+        torch.set_num_threads(before)

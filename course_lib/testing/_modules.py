@@ -18,6 +18,7 @@ the student's kernel only records what the module computes, the grader compares.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import zlib
 
@@ -27,7 +28,27 @@ from torch import nn
 
 from .core import CheckFailure, Expectation, describe_call
 
-__all__ = ["ModuleExpectation", "ModuleReference"]
+__all__ = ["ModuleExpectation", "ModuleReference", "probe_threads", "same_threads"]
+
+
+def probe_threads() -> int:
+    """The kernel's torch thread count, recorded with a probe."""
+    return torch.get_num_threads()
+
+
+@contextlib.contextmanager
+def same_threads(recorded):
+    """Run the reference with the thread count the probe ran with. Float sums depend on it, and a
+    deep network (ResNet-18, batch norm over 2×2 maps) turns those last-bit differences into a few
+    ×10⁻⁴ — a grader using more threads than the one-thread grading kernel failed correct answers."""
+    before = torch.get_num_threads()
+    if type(recorded) is int and 1 <= recorded <= 1024 and recorded != before:
+        torch.set_num_threads(recorded)
+    try:
+        yield
+    finally:
+        if torch.get_num_threads() != before:
+            torch.set_num_threads(before)
 
 
 def _entries(module: nn.Module) -> list[tuple[str, torch.Tensor]]:
@@ -121,7 +142,7 @@ class ModuleExpectation(Expectation):
         data = {"entries": [[name, list(t.shape), flt] for (name, t), flt in zip(mine, is_float, strict=True)],
                 "n_params": sum(p.numel() for p in got.parameters()),
                 "fixed": {name: t.detach().clone() for (name, t), flt in zip(mine, is_float, strict=True) if not flt},
-                "constants": {}, "passes": []}
+                "constants": {}, "passes": [], "threads": probe_threads()}
         ref_keys = [k for k, _ in theirs]
         for ref_key in self.constants:
             i = ref_keys.index(ref_key)
@@ -186,8 +207,9 @@ class ModuleExpectation(Expectation):
         if len(passes) != len(self._passes()):
             raise CheckFailure(f"{self.call}: {len(passes)} forward passes were recorded, "
                                f"expected {len(self._passes())}.")
-        for (shape, training), observed in zip(self._passes(), passes, strict=True):
-            self._compare_forward(ref, ref_to_mine, shape, training, observed)
+        with same_threads(data.get("threads")):
+            for (shape, training), observed in zip(self._passes(), passes, strict=True):
+                self._compare_forward(ref, ref_to_mine, shape, training, observed)
 
     # ------------------------------------------------------------------ 3. layer by layer
     def _compare_forward(self, ref, ref_to_mine, shape, training, observed):

@@ -18,6 +18,7 @@ from torch import nn
 from course_lib import attention as att
 
 from ._cases import randn
+from ._modules import probe_threads, same_threads
 from .core import REFERENCE_MODULES, Case, CheckFailure, Exercise, Expectation, forbidden
 
 __all__ = ["EXERCISES", "ModuleCheck"]
@@ -300,7 +301,7 @@ class ModuleCheck(Expectation):
         if isinstance(got, type(self.ref)) and not own_reference:
             raise CheckFailure(f"{self.name} is (a subclass of) the course's reference: write your own class.")
         data = {"keys": {k: list(v.shape) for k, v in got.state_dict().items()}, "out": None, "out_type": "",
-                "error": None}
+                "error": None, "threads": probe_threads()}
         try:
             self._keys({k: tuple(v) for k, v in data["keys"].items()})
         except CheckFailure:
@@ -329,7 +330,7 @@ class ModuleCheck(Expectation):
         state, x = self._agreed()
         self.ref.load_state_dict(state)
         self.ref.eval()
-        with torch.no_grad():
+        with torch.no_grad(), same_threads(data.get("threads")):
             expected = self.ref(x)
         if data["error"] is not None:
             raise CheckFailure(f"{self.name}: calling the module on an input of shape {self.input_shape} "
