@@ -233,9 +233,10 @@ def _parser() -> argparse.ArgumentParser:
                                 "sqlite:///gradebook.db or postgresql://user@host:5432/grades (replaces a "
                                 "student's earlier submission of the chapter)")
     g.add_argument("--sandbox", action="store_true",
-                   help="classroom mode: each grading kernel in a mount namespace that sees the submission only "
-                        "(file systems read-only; solutions, course build, git history, output and other "
-                        "submissions hidden; no capabilities). Linux, as root or with user namespaces")
+                   help="classroom mode: each grading kernel in mount, PID and network namespaces that see "
+                        "the submission only (file systems read-only; solutions, course build, git history, "
+                        "output and other submissions hidden; user nobody, no capabilities, no network). "
+                        "Linux, as root or with CAP_SYS_ADMIN")
     g.add_argument("--regrade", action="store_true",
                    help="grade every submission again (default: skip ones graded before and unchanged)")
     g.set_defaults(func=_cmd_grade)

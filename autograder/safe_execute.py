@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import tempfile
 import time
 from pathlib import Path
 
@@ -66,12 +67,21 @@ class SafeExecute(Execute):
             os.environ[RECORD_ENV] = str(where)
         else:
             os.environ.pop(RECORD_ENV, None)
+        sockets = None
         if self.sandbox:
             from .sandbox import kernel_command
 
             hide = [p for p in self.sandbox_hide.split(os.pathsep) if p]
+            # The sandboxed kernel has no network: it talks to us over unix sockets in a private
+            # directory (short path: a socket path is limited to ~107 bytes), bound into its sandbox.
+            sockets = tempfile.mkdtemp(prefix="course-kernel-")
 
             class SandboxedKernelManager(AsyncKernelManager):
+                def __init__(self, **kwargs):
+                    super().__init__(**kwargs)
+                    self.transport = "ipc"
+                    self.ip = os.path.join(sockets, "k")
+
                 def format_kernel_cmd(self, extra_arguments=None):
                     return kernel_command(super().format_kernel_cmd(extra_arguments), hide)
 
@@ -88,6 +98,9 @@ class SafeExecute(Execute):
         except DeadKernelError:
             self._stop(nb, "KernelDied", "the kernel died while running this cell (os._exit, a crash, or the "
                        "memory limit)", "the kernel died")
+        finally:
+            if sockets is not None:
+                shutil.rmtree(sockets, ignore_errors=True)
         return nb, self.resources
 
     def preprocess_cell(self, cell, resources, index):

@@ -261,26 +261,34 @@ def test_hostile_submissions(tmp_path, build_env):
 
 
 _SNOOP = """
-import pathlib
+import os, pathlib, socket
 import course_lib
+_found = []
 _root = pathlib.Path(course_lib.__file__).resolve().parents[1]
-_seen = sorted(p.name for p in (_root / "solutions").glob("*.py"))
-assert not _seen, f"the grading kernel can read the solutions: {_seen[:2]}"
-for _target in [_root / "course_lib" / "pwned.py", *(d / "gradebook.db" for d in pathlib.Path.cwd().parents)]:
-    if _target.name == "pwned.py" or _target.exists():
-        try:
-            with open(_target, "a") as _f:
-                _f.write("pwned")
-        except OSError:
-            continue
-        raise AssertionError(f"the grading kernel could write {_target}")
+if _seen := sorted(p.name for p in (_root / "solutions").glob("*.py")):
+    _found.append(f"the grading kernel can read the solutions: {_seen[:2]}")
+# (access() rather than writing: the run without the sandbox must not damage the course)
+for _target in [_root / "course_lib", *(d / "gradebook.db" for d in pathlib.Path.cwd().parents)]:
+    if _target.exists() and os.access(_target, os.W_OK):
+        _found.append(f"the grading kernel could write {_target}")
+if os.getuid() == 0:
+    _found.append("the grading kernel runs as root")
+try:
+    socket.create_connection(("127.0.0.1", PORT), timeout=2).close()
+    _found.append("the grading kernel reached a server on the network")
+except OSError:
+    pass
+assert not _found, "; ".join(_found)
 """
 
 
-def test_sandbox_hides_solutions_and_blocks_writes(tmp_path, build_env):
-    """``--sandbox``: a correct notebook that also reads the solutions and writes into course_lib and the
-    gradebook keeps full marks only because it sees nothing and writes nothing; without the sandbox the
-    same notebook loses that exercise (so the test can fail)."""
+def test_sandbox_hides_solutions_and_blocks_writes_and_the_network(tmp_path, build_env):
+    """``--sandbox``: a correct notebook that also reads the solutions, writes into course_lib and the
+    gradebook, and connects to a local server keeps full marks only because it sees nothing, writes
+    nothing, is not root and has no network; without the sandbox the same notebook loses that
+    exercise, for each of those reasons (so the test can fail)."""
+    import socket
+
     from autograder.sandbox import available
 
     if (why := available()) is not None:
@@ -289,19 +297,23 @@ def test_sandbox_hides_solutions_and_blocks_writes(tmp_path, build_env):
     solved = _solution_sources(chapter)
     subs = tmp_path / "subs"
     subs.mkdir()
-    nbformat.write(_submission(chapter, dict(solved, max_pool2d=_SNOOP + solved["max_pool2d"])), subs / "snoop.ipynb")
+    server = socket.create_server(("127.0.0.1", 0))             # stands in for a gradebook or the internet
+    snoop = _SNOOP.replace("PORT", str(server.getsockname()[1]))
+    nbformat.write(_submission(chapter, dict(solved, max_pool2d=snoop + solved["max_pool2d"])), subs / "snoop.ipynb")
     scores = {}
-    for mode in ("--sandbox", None):
-        out = tmp_path / f"out{mode or ''}"
-        proc = _course("grade", str(subs), "--chapter", chapter, "--out", str(out), "--workers", "1",
-                       "--no-feedback", *([mode] if mode else []), env=build_env)
-        assert proc.returncode == 0, proc.stdout + proc.stderr
-        rows = {r["exercise"]: r for r in csv.DictReader((out / "grades.csv").open())}
-        scores[mode] = rows
+    with server:
+        for mode in ("--sandbox", None):
+            out = tmp_path / f"out{mode or ''}"
+            proc = _course("grade", str(subs), "--chapter", chapter, "--out", str(out), "--workers", "1",
+                           "--no-feedback", *([mode] if mode else []), env=build_env)
+            assert proc.returncode == 0, proc.stdout + proc.stderr
+            rows = {r["exercise"]: r for r in csv.DictReader((out / "grades.csv").open())}
+            scores[mode] = rows
     assert all(float(r["score"]) == float(r["max"]) for r in scores["--sandbox"].values()), scores["--sandbox"]
     assert float(scores[None]["max_pool2d"]["score"]) == 0
-    assert "can read the solutions" in scores[None]["max_pool2d"]["reason"]
-    assert not (ROOT / "course_lib" / "pwned.py").exists()
+    reason = scores[None]["max_pool2d"]["reason"]
+    for found in ("can read the solutions", "could write", "runs as root", "reached a server"):
+        assert found in reason, (found, reason)
 
 
 def _kernels_under(folder: Path) -> list[int]:
