@@ -7,6 +7,7 @@
     course release|collect|return CHAPTER            instructors: nbgrader exchange steps
     course fetch|submit|fetch-feedback CHAPTER       students: nbgrader exchange steps
     course lab [JUPYTER ARGS ...]                    open JupyterLab on chapters/
+    course review GRADED [--db URL] [JUPYTER ARGS]   instructors: formgrader on a grading run
     course list                                      chapters and their graded exercises
 """
 
@@ -94,7 +95,8 @@ def _cmd_grade(course: Course, args: argparse.Namespace) -> int:
     start = time.perf_counter()
     results = autograde(course, subs, out / "nbgrader", timeout=args.timeout, workers=args.workers,
                         memory_limit=_parse_size(args.memory), cache_dir=cache, sandbox=args.sandbox,
-                        feedback_dir=None if args.no_feedback else out / "feedback")
+                        feedback_dir=None if args.no_feedback else out / "feedback",
+                        autograded_dir=out / "autograded")
     write_csv(results, out / "grades.csv")
     if args.db:
         from .gradebook import publish, redact
@@ -184,6 +186,13 @@ def _cmd_lab(course: Course, args: argparse.Namespace) -> int:
     return 0  # not reached: lab() replaces this process
 
 
+def _cmd_review(course: Course, args: argparse.Namespace) -> int:
+    from .review import review
+
+    review(course, Path(args.graded), args.db, args.jupyter_args)
+    return 0  # not reached: review() replaces this process
+
+
 def _cmd_list(course: Course, args: argparse.Namespace) -> int:
     import nbformat
 
@@ -270,6 +279,14 @@ def _parser() -> argparse.ArgumentParser:
     lab.add_argument("jupyter_args", nargs="*", help="e.g. --no-browser --port 8890")
     lab.set_defaults(func=_cmd_lab)
 
+    rv = sub.add_parser("review", help="formgrader on the output of `course grade`, for manual review "
+                                       "(instructors; extra arguments go to jupyter lab)")
+    rv.add_argument("graded", nargs="?", default="graded", help="the --out folder of course grade (default: graded)")
+    rv.add_argument("--db", help="the gradebook `course grade --db URL` published into (default: a SQLite "
+                                 "gradebook in GRADED, filled from its grades.csv)")
+    rv.add_argument("jupyter_args", nargs="*", help="e.g. --no-browser --port 8891")
+    rv.set_defaults(func=_cmd_review)
+
     ls = sub.add_parser("list", help="chapters and their graded exercises")
     ls.set_defaults(func=_cmd_list)
     return p
@@ -278,7 +295,7 @@ def _parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     parser = _parser()
     args, extra = parser.parse_known_args(argv)
-    if args.command == "lab":  # everything else belongs to jupyter lab (--no-browser, --port=...)
+    if args.command in ("lab", "review"):  # everything else belongs to jupyter lab (--no-browser, --port=...)
         args.jupyter_args = [*args.jupyter_args, *extra]
     elif extra:
         parser.error(f"unrecognized arguments: {' '.join(extra)}")

@@ -14,6 +14,7 @@ from __future__ import annotations
 import datetime
 import os
 import re
+import warnings
 from collections.abc import Iterable
 
 from .course import COURSE_ID, Course, nbgrader_env
@@ -48,6 +49,8 @@ def publish(course: Course, results: Iterable, db_url: str) -> int:
     from nbgrader.api import Gradebook, MissingEntry
 
     os.environ["PATH"] = nbgrader_env()["PATH"]  # a new gradebook runs `alembic` by name (it is in our bin/)
+    # nbgrader's remove_submission/add_submission make SQLAlchemy warn about its own session handling
+    warnings.filterwarnings("ignore", message=r"Object of type <\w+> not in session")
     results = list(results)
     now = datetime.datetime.now(datetime.UTC)
     with Gradebook(f"sqlite:///{course.build / 'gradebook.db'}", course_id=COURSE_ID) as source, \
@@ -67,6 +70,7 @@ def publish(course: Course, results: Iterable, db_url: str) -> int:
                 except MissingEntry:
                     continue
                 grade.auto_score = ex.score
+                grade.needs_manual_grade = False  # as nbgrader's autograde leaves a test cell it scored
                 try:
                     comment = gb.find_comment(ex.exercise, r.chapter, r.chapter, r.student)
                     comment.auto_comment = ex.reason or None

@@ -388,7 +388,8 @@ def _store(cache_dir: Path | None, key: str, result: StudentResult) -> None:
 def autograde(course: Course, submissions: list[Submission], work: Path, *, timeout: float = 300,
               feedback_dir: Path | None = None, progress: bool = True,
               memory_limit: int | None = DEFAULT_MEMORY_LIMIT, workers: int = 1,
-              cache_dir: Path | None = None, sandbox: bool = False) -> list[StudentResult]:
+              cache_dir: Path | None = None, sandbox: bool = False,
+              autograded_dir: Path | None = None) -> list[StudentResult]:
     """Grade ``submissions`` in the nbgrader course directory ``work`` (recreated).
 
     ``workers`` notebooks are graded at once, each worker in its own copy of the course directory
@@ -396,7 +397,8 @@ def autograde(course: Course, submissions: list[Submission], work: Path, *, time
     with the same notebook, tests and limits is not graded again (resumable batches). With
     ``sandbox``, each kernel runs in :mod:`autograder.sandbox`: file systems read-only, and the
     solutions, the course build, git history, the grading and output folders and the other
-    submissions hidden.
+    submissions hidden. With ``autograded_dir``, each graded notebook is kept there as
+    ``<student>/<chapter>/<chapter>.ipynb`` (nbgrader's layout, for formgrader: ``course review``).
     """
     unknown = [s for s in submissions if not s.chapter]
     if unknown:
@@ -458,9 +460,25 @@ def autograde(course: Course, submissions: list[Submission], work: Path, *, time
             mine = [i for i, wd in graded_in.items() if wd == d]
             if mine:
                 _feedback(d, sorted({submissions[i].chapter for i in mine}), [results[i] for i in mine], feedback_dir)
+    if autograded_dir is not None:
+        for i, d in graded_in.items():
+            _keep_autograded(d, results[i], autograded_dir)
     for i, _, key in todo:  # after the feedback: a cached result always has its feedback file
         _store(cache_dir, key, results[i])
     return results
+
+
+def _keep_autograded(work: Path, result: StudentResult, out: Path) -> None:
+    """Copy the graded notebook out of the (recreated) work directory; drop an older one if this
+    grading produced none (an invalid notebook): manual review must not show a stale copy."""
+    name = f"{result.chapter}.ipynb"
+    source = work / "autograded" / result.student / result.chapter / name
+    target = out / result.student / result.chapter / name
+    if source.exists():
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(source, target)
+    else:
+        target.unlink(missing_ok=True)
 
 
 def _feedback(work: Path, chapters: list[str], results: list[StudentResult], out: Path) -> None:

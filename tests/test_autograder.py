@@ -143,3 +143,11 @@ def test_instructor_report(tmp_path, capsys):
     assert (report / "scores.png").read_bytes()[:4] == b"\x89PNG"
     assert reason_group("TimeLimit: ran 300 s") == "TimeLimit: ran N s"
     assert main(["report", str(tmp_path / "missing.csv")]) == 2
+
+
+def test_review_explains_a_folder_that_is_not_a_graded_run(tmp_path, capsys):
+    assert main(["--root", str(ROOT), "review", str(tmp_path)]) == 2
+    assert "grades.csv not found: run `course grade" in capsys.readouterr().err
+    (tmp_path / "grades.csv").write_text("name,points\nada,3\n")
+    assert main(["--root", str(ROOT), "review", str(tmp_path)]) == 2
+    assert "not a grades.csv written by `course grade`" in capsys.readouterr().err

@@ -1,4 +1,4 @@
-"""nbgrader's *Assignments* tab in a real JupyterLab, against the course's exchange.
+"""nbgrader's *Assignments* tab and formgrader in a real JupyterLab, against the course's exchange.
 
 The instructor releases a chapter with ``course release``; a student's JupyterLab (own home, own
 Jupyter data folder, the nbgrader_config.py that ``course lab`` writes) shows it in the *Assignments*
@@ -6,6 +6,9 @@ tab, where chromium (driven by Playwright, as in ``test_browser.py``) clicks *Fe
 *Submit*; the instructor then runs ``course collect`` and ``course grade`` and finds the student's
 submission graded (the notebook is handed in unchanged: 0 points, without a crash). Screenshots of
 each step land in ``test-artifacts/browser/assignments-*.png``.
+
+And the instructor's side: ``course review`` opens formgrader on a graded run, where a manual score
+and comment are given (``formgrader-*.png``).
 """
 
 from __future__ import annotations
@@ -21,11 +24,12 @@ import time
 import urllib.request
 from pathlib import Path
 
+import nbformat
 import pytest
 
 from autograder.lab import lab_env, write_lab_overrides, write_nbgrader_config
 from tests.test_browser import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, _free_port
-from tests.test_roundtrip import _course
+from tests.test_roundtrip import ROOT, _course
 
 playwright = pytest.importorskip("playwright.sync_api", reason="playwright is a test dependency: make test")
 
@@ -52,16 +56,21 @@ def _start_lab(home: Path, exchange: Path) -> tuple[subprocess.Popen, str, str]:
          *(["--allow-root"] if os.geteuid() == 0 else [])],
         cwd=work, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)  # cwd: as `course lab`
     log.close()
+    return proc, _wait_for_server(proc, port, token, home / "jupyterlab.log"), token
+
+
+def _wait_for_server(proc: subprocess.Popen, port: int, token: str, log: Path) -> str:
+    """The server's base URL once it answers (or the log, if it stops or takes over two minutes)."""
     base = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 120
     while True:
         try:
             urllib.request.urlopen(f"{base}/api/status?token={token}", timeout=2)  # noqa: S310 (loopback)
-            return proc, base, token
+            return base
         except OSError:
             if proc.poll() is not None or time.monotonic() > deadline:
                 _stop(proc)
-                raise AssertionError(f"JupyterLab did not start:\n{(home / 'jupyterlab.log').read_text()}") from None
+                raise AssertionError(f"JupyterLab did not start:\n{log.read_text()}") from None
             time.sleep(0.5)
 
 
@@ -157,3 +166,85 @@ def test_submit_through_the_assignments_tab_then_collect_and_grade(tmp_path, bui
     rows = [r for r in csv.DictReader((graded / "grades.csv").open()) if r["student"] == student]
     assert rows and all(r["chapter"] == CHAPTER for r in rows), rows
     assert sum(float(r["score"]) for r in rows) == 0 < sum(float(r["max"]) for r in rows), rows
+
+
+def test_formgrader_reviews_a_graded_run_and_keeps_manual_scores(tmp_path, build_env, monkeypatch):
+    """``course review GRADED``: formgrader lists the graded students with their scores, shows a
+    submission with the grader's reason in its test cell, and a manual score and comment typed there
+    land in the gradebook — and survive a later ``course review`` after a regrade."""
+    from nbgrader.api import Gradebook
+
+    from tests.test_roundtrip import _make_submissions
+
+    subs, graded = tmp_path / "subs", tmp_path / "graded"
+    _make_submissions(CHAPTER, subs)
+    proc = _course("grade", str(subs), "--chapter", CHAPTER, "--out", str(graded), "--no-feedback", env=build_env)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+
+    port, token = _free_port(), secrets.token_hex(16)
+    log_path = tmp_path / "review.log"
+    with log_path.open("w") as log:
+        server = subprocess.Popen(
+            [sys.executable, "-m", "autograder.cli", "review", str(graded), "--no-browser", "--ip=127.0.0.1",
+             f"--port={port}", f"--IdentityProvider.token={token}", "--ServerApp.port_retries=0"],
+            cwd=tmp_path, env=dict(build_env, HOME=str(tmp_path)), stdout=log, stderr=subprocess.STDOUT,
+            start_new_session=True)
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    try:
+        base = _wait_for_server(server, port, token, log_path)
+        assert "Wrote 3 submission(s) into the gradebook" in log_path.read_text()
+        with playwright.sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+            page = browser.new_page(viewport={"width": 1400, "height": 900})
+            try:
+                page.goto(f"{base}/formgrader?token={token}")   # where `course review` opens: logs in
+                page.locator("text=Manage Assignments").first.wait_for(timeout=60_000)
+                page.goto(f"{base}/formgrader/gradebook/{CHAPTER}/{CHAPTER}")
+                rows = page.locator("tbody#main-table tr")
+                rows.filter(has_text="Submission #3").wait_for(timeout=60_000)
+                page.get_by_role("button", name="Show All Names").click()   # anonymous by default
+                rows.filter(has_text="wrong").wait_for(timeout=10_000)
+                assert rows.count() == 3, page.content()[:3000]
+                assert "12 / 15" in rows.filter(has_text="wrong").inner_text()
+                page.screenshot(path=ARTIFACTS / "formgrader-0-submissions.png")
+                rows.filter(has_text="wrong").locator("a:visible").first.click()
+
+                score = page.locator("input.score#test_max_pool2d")
+                score.wait_for(timeout=60_000)
+                # the graded notebook, with the grader's verdict in the test cell
+                assert "values are wrong" in page.content()
+                score.fill("1")
+                score.press("Tab")                             # "change" saves it
+                comment = page.locator("textarea#max_pool2d-comment")
+                comment.fill("Zero padding wins over negative inputs: pad with -inf.")
+                comment.press("Tab")
+                page.locator(".score-saved").first.wait_for(state="visible", timeout=30_000)
+                page.wait_for_timeout(1000)
+                page.screenshot(path=ARTIFACTS / "formgrader-1-manual-score.png")
+            except Exception:
+                page.screenshot(path=ARTIFACTS / "formgrader-failure.png")
+                raise
+            finally:
+                browser.close()
+    finally:
+        _stop(server)
+
+    def stored() -> tuple:
+        with Gradebook(f"sqlite:///{graded / 'gradebook.db'}") as gb:
+            grade = gb.find_grade("test_max_pool2d", CHAPTER, CHAPTER, "wrong")
+            comment = gb.find_comment("max_pool2d", CHAPTER, CHAPTER, "wrong")
+            return grade.auto_score, grade.manual_score, comment.manual_comment
+
+    assert stored() == (0, 1, "Zero padding wins over negative inputs: pad with -inf."), stored()
+    # a regrade of another student: `course review` rewrites that submission only
+    (subs / "blank.ipynb").unlink()
+    nbformat.write(nbformat.read(subs / "correct.ipynb", as_version=4), subs / "blank.ipynb")
+    proc = _course("grade", str(subs), "--chapter", CHAPTER, "--out", str(graded), "--no-feedback", env=build_env)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    from autograder.course import Course
+    from autograder.review import prepare_review
+
+    monkeypatch.setenv("COURSE_BUILD_DIR", build_env["COURSE_BUILD_DIR"])
+    _, written = prepare_review(Course(ROOT), graded)
+    assert written == [f"blank/{CHAPTER}"], written
+    assert stored()[1:] == (1, "Zero padding wins over negative inputs: pad with -inf.")
