@@ -41,6 +41,7 @@ class Submission:
     student: str
     chapter: str
     path: Path
+    note: str = ""  # how the file was found, when it is not where or what it should be
 
 
 @dataclass
@@ -143,6 +144,18 @@ def _student_id(name: str) -> str:
     return sid
 
 
+def _pick(notebooks: list[Path], chapter: str | None) -> tuple[Path, str]:
+    """The notebook of a submitted chapter folder, and a note when it was not the obvious one."""
+    expected = f"{chapter}.ipynb" if chapter else None
+    chosen = next((p for p in notebooks if p.name == expected), notebooks[0])
+    notes = []
+    if expected and chosen.name != expected:
+        notes.append(f"graded `{chosen.name}` (expected {expected})")
+    if len(notebooks) > 1:
+        notes.append("ignored " + ", ".join(f"`{p.name}`" for p in notebooks if p != chosen))
+    return chosen, "; ".join(notes)
+
+
 def _chapter_of(path: Path, course: Course) -> str | None:
     """The chapter a notebook belongs to, from its metadata or its graded cells."""
     try:
@@ -181,17 +194,31 @@ def discover(submissions: Path, course: Course, chapter: str | None = None) -> l
         chapter = course.resolve_chapter(chapter)
     found: list[Submission] = []
     if submissions.is_file():
-        files = [("you", submissions)]
+        files = [("you", submissions, "")]
     else:
-        files = [(p.stem, p) for p in sorted(submissions.glob("*.ipynb"))]
+        files = [(p.stem, p, "") for p in sorted(submissions.glob("*.ipynb"))]
         for student_dir in sorted(p for p in submissions.iterdir() if p.is_dir() and not p.name.startswith(".")):
             for assignment_dir in sorted(p for p in student_dir.iterdir() if p.is_dir()):
                 notebooks = sorted(p for p in assignment_dir.glob("*.ipynb") if ".ipynb_checkpoints" not in p.parts)
                 if notebooks:
                     ch = chapter or (assignment_dir.name if assignment_dir.name in course.chapter_names() else None)
-                    found.append(Submission(_student_id(student_dir.name), ch or "", notebooks[0]))
-    for student, path in files:
-        found.append(Submission(_student_id(student), chapter or _chapter_of(path, course) or "", path))
+                    found.append(Submission(_student_id(student_dir.name), ch or "", *_pick(notebooks, ch)))
+        # a notebook under the wrong name (alice.ipynb.txt, alice.json) or something else entirely:
+        # graded like a notebook — it scores 0 with a reason unless it is one — never silently skipped
+        named = {student for student, _, _ in files}
+        for path in sorted(p for p in submissions.iterdir() if p.is_file() and p.suffix != ".ipynb"
+                           and not p.name.startswith(".")):
+            student = path.name.split(".")[0]
+            if student in named:
+                print(f"ignored {path.name}: {student}.ipynb is graded", file=sys.stderr)
+            elif chapter or _chapter_of(path, course):
+                note = f"graded `{path.name}` as {student}'s notebook (expected {student}.ipynb)"
+                files.append((student, path, note))
+            else:
+                print(f"ignored {path.name}: not a notebook of this course (with --chapter it is graded as one, "
+                      "and scores 0 if it is not a notebook)", file=sys.stderr)
+    for student, path, note in files:
+        found.append(Submission(_student_id(student), chapter or _chapter_of(path, course) or "", path, note))
     if not found:
         raise CourseError(f"no notebooks found in {submissions} (expected <student>.ipynb files or "
                           "submitted/<student>/<chapter>/<notebook>.ipynb)")
@@ -247,7 +274,7 @@ _STARTUP_MARGIN = 120.0
 def _stage(work: Path, sub: Submission, cells: list[tuple[str, float]]) -> StudentResult:
     """Validate ``sub``, put back deleted test cells and copy it into ``work/submitted``.
     The result has ``problem`` set when the notebook cannot be graded at all."""
-    result = StudentResult(sub.student, sub.chapter)
+    result = StudentResult(sub.student, sub.chapter, notes=[sub.note] if sub.note else [])
     try:
         notebook = nbformat.read(sub.path, as_version=4)
         nbformat.validate(notebook)

@@ -65,6 +65,33 @@ def test_discover_explains_empty_and_unknown(tmp_path):
     assert sub.student == "eve" and sub.chapter == ""  # the grader then asks for --chapter
 
 
+def test_discover_finds_misnamed_notebooks_and_says_so(tmp_path, capsys):
+    chapter = "ch03_pooling"
+    folder = tmp_path / "submitted" / "ada" / chapter
+    folder.mkdir(parents=True)
+    for name in ("Untitled.ipynb", "ch03_pooling-Copy1.ipynb"):
+        (folder / name).write_text("{}")
+    (sub,) = discover(tmp_path / "submitted", COURSE)
+    assert (sub.student, sub.chapter, sub.path.name) == ("ada", chapter, "Untitled.ipynb")
+    assert sub.note == f"graded `Untitled.ipynb` (expected {chapter}.ipynb); ignored `ch03_pooling-Copy1.ipynb`"
+    (folder / f"{chapter}.ipynb").write_text("{}")
+    (sub,) = discover(tmp_path / "submitted", COURSE)
+    assert sub.path.name == f"{chapter}.ipynb" and "expected" not in sub.note and "Untitled.ipynb" in sub.note
+
+    plain = tmp_path / "plain"
+    plain.mkdir()
+    (plain / "bob.ipynb").write_text("{}")
+    (plain / "bob.ipynb.bak").write_text("{}")
+    (plain / "carol.pdf").write_bytes(b"%PDF")
+    (plain / ".DS_Store").write_bytes(b"")
+    assert [s.student for s in discover(plain, COURSE)] == ["bob"]      # no chapter: carol.pdf is not guessed
+    err = capsys.readouterr().err
+    assert "ignored bob.ipynb.bak: bob.ipynb is graded" in err and "ignored carol.pdf" in err
+    subs = discover(plain, COURSE, chapter="ch03")
+    assert [(s.student, s.path.name) for s in subs] == [("bob", "bob.ipynb"), ("carol", "carol.pdf")]
+    assert subs[1].note == "graded `carol.pdf` as carol's notebook (expected carol.ipynb)"
+
+
 def test_reasons_and_last_error():
     cell = nbformat.v4.new_code_cell("check_x(x)", metadata={"nbgrader": {"grade": True, "grade_id": "test_x"}})
     cell.outputs = [nbformat.v4.new_output("error", ename="CheckFailure", evalue="\x1b[31mshape (2,) expected (3,)",

@@ -205,6 +205,8 @@ def _hostile_submissions(chapter: str, folder: Path) -> None:
     for student, nb in notebooks.items():
         nbformat.write(nb, folder / f"{student}.ipynb")
     (folder / "garbage.ipynb").write_text("{ not json")
+    nbformat.write(_submission(chapter, solved), folder / "renamed.ipynb.txt")   # a notebook under a wrong name
+    (folder / "essay.pdf").write_bytes(b"%PDF-1.4\n\x00\xff binary")             # not a notebook at all
 
 
 def test_hostile_submissions(tmp_path, build_env):
@@ -215,7 +217,8 @@ def test_hostile_submissions(tmp_path, build_env):
     - a memory bomb: MemoryError under the kernel's memory limit, that exercise 0, the machine safe;
     - a deleted test cell (and setup cell) is restored from the source and graded, never left to "manual grading";
     - an edited test cell is overwritten by the source's;
-    - invalid JSON: 0 with a reason;
+    - invalid JSON, or a file that is not a notebook: 0 with a reason; a notebook under a wrong file
+      name is graded, with a note;
     - a wrong solution that silences the checks, makes every comparison succeed or replaces the reference
       in the kernel earns nothing: the kernel only records outputs, the grader judges them.
     """
@@ -251,13 +254,16 @@ def test_hostile_submissions(tmp_path, build_env):
     assert "restored deleted cell(s) from the source: setup, test_max_pool2d" in proc.stdout
     assert all(float(r["score"]) == 0 for r in rows["blank"].values())
     assert all("not a valid notebook" in r["reason"] for r in rows["garbage"].values())
+    assert all("not a valid notebook" in r["reason"] for r in rows["essay"].values())
+    assert not lost("renamed"), rows["renamed"]
+    assert "graded `renamed.ipynb.txt` as renamed's notebook (expected renamed.ipynb)" in proc.stdout
     assert not _kernels_under(tmp_path), "grading left a kernel running"
     assert "Most common reasons for lost points" in proc.stdout and (tmp_path / "out/report/reasons.csv").exists()
     # Resumable: a second run grades only what changed (here: nothing but the repaired garbage).
     nbformat.write(_submission(chapter, {}), subs / "garbage.ipynb")
     again = _course(*args, env=build_env)
     assert again.returncode == 0, again.stdout + again.stderr
-    assert "9 unchanged since an earlier run" in again.stdout, again.stdout
+    assert "11 unchanged since an earlier run" in again.stdout, again.stdout
 
 
 _SNOOP = """
