@@ -13,6 +13,7 @@ and comment are given (``formgrader-*.png``).
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import os
 import pwd
@@ -36,6 +37,7 @@ playwright = pytest.importorskip("playwright.sync_api", reason="playwright is a 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("browser")]
 
 CHAPTER = "ch03_pooling"
+NOTE = "Zero padding wins over negative inputs: pad with -inf."
 
 
 def _start_lab(home: Path, exchange: Path) -> tuple[subprocess.Popen, str, str]:
@@ -86,6 +88,23 @@ def _stop(proc: subprocess.Popen) -> None:
         proc.wait()
 
 
+@contextlib.contextmanager
+def _chromium_page(failure: str):
+    """A chromium page; on an error, a screenshot ``ARTIFACTS/<failure>.png`` first."""
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    (ARTIFACTS / f"{failure}.png").unlink(missing_ok=True)  # from an earlier failed run
+    with playwright.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        page = browser.new_page(viewport={"width": 1400, "height": 900})
+        try:
+            yield page
+        except Exception:
+            page.screenshot(path=ARTIFACTS / f"{failure}.png")
+            raise
+        finally:
+            browser.close()
+
+
 def _row(page, section: str, text: str):
     """The row of ``section`` (released / fetched / submitted) whose text holds ``text``, once it is there."""
     row = page.locator(f"#{section}_assignments_list > .list_item", has_text=text).first
@@ -102,8 +121,6 @@ def test_submit_through_the_assignments_tab_then_collect_and_grade(tmp_path, bui
     home = tmp_path / "student"
     student = pwd.getpwuid(os.getuid()).pw_name  # nbgrader names a submission after the OS user
     lab, base, token = _start_lab(home, exchange)
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    (ARTIFACTS / "assignments-failure.png").unlink(missing_ok=True)  # from an earlier failed run
     shot = 0
 
     def screenshot(page, what: str) -> None:
@@ -112,43 +129,35 @@ def test_submit_through_the_assignments_tab_then_collect_and_grade(tmp_path, bui
         shot += 1
 
     try:
-        with playwright.sync_playwright() as p:
-            browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-            page = browser.new_page(viewport={"width": 1400, "height": 900})
-            try:
-                page.goto(f"{base}/lab?token={token}")  # a fresh home: no saved workspace
-                page.get_by_role("menuitem", name="Nbgrader", exact=True).click(timeout=90_000)
-                page.get_by_role("menuitem", name="Assignment List").click()
+        with _chromium_page("assignments-failure") as page:
+            page.goto(f"{base}/lab?token={token}")  # a fresh home: no saved workspace
+            page.get_by_role("menuitem", name="Nbgrader", exact=True).click(timeout=90_000)
+            page.get_by_role("menuitem", name="Assignment List").click()
 
-                released = _row(page, "released", CHAPTER)
-                assert "dl-course" in released.inner_text()
-                screenshot(page, "released")
-                released.get_by_role("button", name="fetch").click()
+            released = _row(page, "released", CHAPTER)
+            assert "dl-course" in released.inner_text()
+            screenshot(page, "released")
+            released.get_by_role("button", name="fetch").click()
 
-                fetched = _row(page, "fetched", CHAPTER)
-                assert (home / "work" / CHAPTER / f"{CHAPTER}.ipynb").exists(), "fetched, but not into the lab's folder"
-                fetched.locator(".assignment-notebooks-link").click()  # unfold the chapter's notebooks
-                notebook = fetched.locator(".assignment-notebooks .list_item", has_text=CHAPTER).first
-                notebook.wait_for(timeout=10_000)
-                screenshot(page, "fetched")
+            fetched = _row(page, "fetched", CHAPTER)
+            assert (home / "work" / CHAPTER / f"{CHAPTER}.ipynb").exists(), "fetched, but not into the lab's folder"
+            fetched.locator(".assignment-notebooks-link").click()  # unfold the chapter's notebooks
+            notebook = fetched.locator(".assignment-notebooks .list_item", has_text=CHAPTER).first
+            notebook.wait_for(timeout=10_000)
+            screenshot(page, "fetched")
 
-                notebook.get_by_role("button", name="Validate").click()
-                dialog = page.locator(".jp-Dialog", has_text="Validation Results")
-                dialog.wait_for(timeout=120_000)
-                # the notebook is handed in as fetched: its exercises still raise NotImplementedError
-                assert "NotImplementedError" in dialog.inner_text(), dialog.inner_text()[:2000]
-                screenshot(page, "validated")
-                dialog.get_by_role("button", name=re.compile("^ok$", re.I)).click()
-                dialog.wait_for(state="detached")
+            notebook.get_by_role("button", name="Validate").click()
+            dialog = page.locator(".jp-Dialog", has_text="Validation Results")
+            dialog.wait_for(timeout=120_000)
+            # the notebook is handed in as fetched: its exercises still raise NotImplementedError
+            assert "NotImplementedError" in dialog.inner_text(), dialog.inner_text()[:2000]
+            screenshot(page, "validated")
+            dialog.get_by_role("button", name=re.compile("^ok$", re.I)).click()
+            dialog.wait_for(state="detached")
 
-                fetched.get_by_role("button", name="Submit").click()
-                _row(page, "submitted", CHAPTER)
-                screenshot(page, "submitted")
-            except Exception:
-                page.screenshot(path=ARTIFACTS / "assignments-failure.png")
-                raise
-            finally:
-                browser.close()
+            fetched.get_by_role("button", name="Submit").click()
+            _row(page, "submitted", CHAPTER)
+            screenshot(page, "submitted")
     finally:
         _stop(lab)
 
@@ -189,45 +198,6 @@ def test_formgrader_reviews_a_graded_run_and_keeps_manual_scores(tmp_path, build
              f"--port={port}", f"--IdentityProvider.token={token}", "--ServerApp.port_retries=0"],
             cwd=tmp_path, env=dict(build_env, HOME=str(tmp_path)), stdout=log, stderr=subprocess.STDOUT,
             start_new_session=True)
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    try:
-        base = _wait_for_server(server, port, token, log_path)
-        assert "Wrote 3 submission(s) into the gradebook" in log_path.read_text()
-        with playwright.sync_playwright() as p:
-            browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-            page = browser.new_page(viewport={"width": 1400, "height": 900})
-            try:
-                page.goto(f"{base}/formgrader?token={token}")   # where `course review` opens: logs in
-                page.locator("text=Manage Assignments").first.wait_for(timeout=60_000)
-                page.goto(f"{base}/formgrader/gradebook/{CHAPTER}/{CHAPTER}")
-                rows = page.locator("tbody#main-table tr")
-                rows.filter(has_text="Submission #3").wait_for(timeout=60_000)
-                page.get_by_role("button", name="Show All Names").click()   # anonymous by default
-                rows.filter(has_text="wrong").wait_for(timeout=10_000)
-                assert rows.count() == 3, page.content()[:3000]
-                assert "12 / 15" in rows.filter(has_text="wrong").inner_text()
-                page.screenshot(path=ARTIFACTS / "formgrader-0-submissions.png")
-                rows.filter(has_text="wrong").locator("a:visible").first.click()
-
-                score = page.locator("input.score#test_max_pool2d")
-                score.wait_for(timeout=60_000)
-                # the graded notebook, with the grader's verdict in the test cell
-                assert "values are wrong" in page.content()
-                score.fill("1")
-                score.press("Tab")                             # "change" saves it
-                comment = page.locator("textarea#max_pool2d-comment")
-                comment.fill("Zero padding wins over negative inputs: pad with -inf.")
-                comment.press("Tab")
-                page.locator(".score-saved").first.wait_for(state="visible", timeout=30_000)
-                page.wait_for_timeout(1000)
-                page.screenshot(path=ARTIFACTS / "formgrader-1-manual-score.png")
-            except Exception:
-                page.screenshot(path=ARTIFACTS / "formgrader-failure.png")
-                raise
-            finally:
-                browser.close()
-    finally:
-        _stop(server)
 
     def stored() -> tuple:
         with Gradebook(f"sqlite:///{graded / 'gradebook.db'}") as gb:
@@ -235,7 +205,39 @@ def test_formgrader_reviews_a_graded_run_and_keeps_manual_scores(tmp_path, build
             comment = gb.find_comment("max_pool2d", CHAPTER, CHAPTER, "wrong")
             return grade.auto_score, grade.manual_score, comment.manual_comment
 
-    assert stored() == (0, 1, "Zero padding wins over negative inputs: pad with -inf."), stored()
+    try:
+        base = _wait_for_server(server, port, token, log_path)
+        assert "Wrote 3 submission(s) into the gradebook" in log_path.read_text()
+        with _chromium_page("formgrader-failure") as page:
+            page.goto(f"{base}/formgrader?token={token}")   # where `course review` opens: logs in
+            page.locator("text=Manage Assignments").first.wait_for(timeout=60_000)
+            page.goto(f"{base}/formgrader/gradebook/{CHAPTER}/{CHAPTER}")
+            rows = page.locator("tbody#main-table tr")
+            rows.filter(has_text="Submission #3").wait_for(timeout=60_000)
+            page.get_by_role("button", name="Show All Names").click()   # anonymous by default
+            rows.filter(has_text="wrong").wait_for(timeout=10_000)
+            assert rows.count() == 3, page.content()[:3000]
+            assert "12 / 15" in rows.filter(has_text="wrong").inner_text()
+            page.screenshot(path=ARTIFACTS / "formgrader-0-submissions.png")
+            rows.filter(has_text="wrong").locator("a:visible").first.click()
+
+            score = page.locator("input.score#test_max_pool2d")
+            score.wait_for(timeout=60_000)
+            # the graded notebook, with the grader's verdict in the test cell
+            assert "values are wrong" in page.content()
+            score.fill("1")
+            score.press("Tab")                             # "change" saves it
+            comment = page.locator("textarea#max_pool2d-comment")
+            comment.fill(NOTE)
+            comment.press("Tab")
+            deadline = time.monotonic() + 30                # formgrader saves in the background
+            while stored()[1:] != (1, NOTE) and time.monotonic() < deadline:
+                time.sleep(0.5)
+            page.screenshot(path=ARTIFACTS / "formgrader-1-manual-score.png")
+    finally:
+        _stop(server)
+
+    assert stored() == (0, 1, NOTE), stored()
     # a regrade of another student: `course review` rewrites that submission only
     (subs / "blank.ipynb").unlink()
     nbformat.write(nbformat.read(subs / "correct.ipynb", as_version=4), subs / "blank.ipynb")
@@ -247,4 +249,4 @@ def test_formgrader_reviews_a_graded_run_and_keeps_manual_scores(tmp_path, build
     monkeypatch.setenv("COURSE_BUILD_DIR", build_env["COURSE_BUILD_DIR"])
     _, written = prepare_review(Course(ROOT), graded)
     assert written == [f"blank/{CHAPTER}"], written
-    assert stored()[1:] == (1, "Zero padding wins over negative inputs: pad with -inf.")
+    assert stored()[1:] == (1, NOTE)
