@@ -99,6 +99,18 @@ def lab(tmp_path_factory):
 _CURRENT = ".jp-NotebookPanel:not(.lm-mod-hidden)"
 
 
+def _accept_kernel_dialog(page) -> None:
+    """On a busy machine JupyterLab may ask which kernel to start (its session request timed out, seen
+    in CI); the notebook's own, preselected, is the right answer — as a student would click."""
+    dialog = page.locator(".jp-Dialog", has_text="Select Kernel")
+    try:
+        dialog.wait_for(state="visible", timeout=2_000)
+    except playwright.TimeoutError:
+        return
+    dialog.get_by_role("button", name="Select", exact=True).click()
+    dialog.wait_for(state="detached", timeout=30_000)
+
+
 def _run_all(page, timeout_s: float = 420) -> None:
     """Run → Run All Cells, then wait until every code cell has run; fail with the error if one raised."""
     prompts_js = (f"() => [...document.querySelectorAll('{_CURRENT} .jp-CodeCell .jp-InputPrompt')]"
@@ -106,6 +118,7 @@ def _run_all(page, timeout_s: float = 420) -> None:
     deadline = time.monotonic() + timeout_s
     idle_since = None
     for _attempt in range(3):  # a click while the kernel is still starting can be lost: try again
+        _accept_kernel_dialog(page)
         page.get_by_role("menuitem", name="Run", exact=True).click()
         page.get_by_role("menuitem", name=re.compile("^Run All Cells")).click()
         started = time.monotonic()
