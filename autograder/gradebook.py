@@ -49,32 +49,33 @@ def publish(course: Course, results: Iterable, db_url: str) -> int:
     from nbgrader.api import Gradebook, MissingEntry
 
     os.environ["PATH"] = nbgrader_env()["PATH"]  # a new gradebook runs `alembic` by name (it is in our bin/)
-    # nbgrader's remove_submission/add_submission make SQLAlchemy warn about its own session handling
-    warnings.filterwarnings("ignore", message=r"Object of type <\w+> not in session")
     results = list(results)
     now = datetime.datetime.now(datetime.UTC)
-    with Gradebook(f"sqlite:///{course.build / 'gradebook.db'}", course_id=COURSE_ID) as source, \
-            Gradebook(db_url, course_id=COURSE_ID) as gb:
-        for chapter in sorted({r.chapter for r in results}):
-            _copy_assignment(source, gb, chapter)
-        for r in results:
-            gb.update_or_create_student(r.student)
-            try:
-                gb.remove_submission(r.chapter, r.student)
-            except MissingEntry:
-                pass
-            gb.add_submission(r.chapter, r.student, timestamp=now)
-            for ex in r.exercises:
+    with warnings.catch_warnings():
+        # nbgrader's remove_submission/add_submission make SQLAlchemy warn about its own session handling
+        warnings.filterwarnings("ignore", message=r"Object of type <\w+> not in session")
+        with Gradebook(f"sqlite:///{course.build / 'gradebook.db'}", course_id=COURSE_ID) as source, \
+                Gradebook(db_url, course_id=COURSE_ID) as gb:
+            for chapter in sorted({r.chapter for r in results}):
+                _copy_assignment(source, gb, chapter)
+            for r in results:
+                gb.update_or_create_student(r.student)
                 try:
-                    grade = gb.find_grade(f"test_{ex.exercise}", r.chapter, r.chapter, r.student)
-                except MissingEntry:
-                    continue
-                grade.auto_score = ex.score
-                grade.needs_manual_grade = False  # as nbgrader's autograde leaves a test cell it scored
-                try:
-                    comment = gb.find_comment(ex.exercise, r.chapter, r.chapter, r.student)
-                    comment.auto_comment = ex.reason or None
+                    gb.remove_submission(r.chapter, r.student)
                 except MissingEntry:
                     pass
-            gb.db.commit()
+                gb.add_submission(r.chapter, r.student, timestamp=now)
+                for ex in r.exercises:
+                    try:
+                        grade = gb.find_grade(f"test_{ex.exercise}", r.chapter, r.chapter, r.student)
+                    except MissingEntry:
+                        continue
+                    grade.auto_score = ex.score
+                    grade.needs_manual_grade = False  # as nbgrader's autograde leaves a test cell it scored
+                    try:
+                        comment = gb.find_comment(ex.exercise, r.chapter, r.chapter, r.student)
+                        comment.auto_comment = ex.reason or None
+                    except MissingEntry:
+                        pass
+                gb.db.commit()
     return len(results)

@@ -193,10 +193,11 @@ def discover(submissions: Path, course: Course, chapter: str | None = None) -> l
     if chapter:
         chapter = course.resolve_chapter(chapter)
     found: list[Submission] = []
+    strays: list[Submission] = []  # files that are not <student>.ipynb, listed last
     if submissions.is_file():
-        files = [("you", submissions, "")]
+        files = [("you", submissions)]
     else:
-        files = [(p.stem, p, "") for p in sorted(submissions.glob("*.ipynb"))]
+        files = [(p.stem, p) for p in sorted(submissions.glob("*.ipynb"))]
         for student_dir in sorted(p for p in submissions.iterdir() if p.is_dir() and not p.name.startswith(".")):
             for assignment_dir in sorted(p for p in student_dir.iterdir() if p.is_dir()):
                 notebooks = sorted(p for p in assignment_dir.glob("*.ipynb") if ".ipynb_checkpoints" not in p.parts)
@@ -205,20 +206,21 @@ def discover(submissions: Path, course: Course, chapter: str | None = None) -> l
                     found.append(Submission(_student_id(student_dir.name), ch or "", *_pick(notebooks, ch)))
         # a notebook under the wrong name (alice.ipynb.txt, alice.json) or something else entirely:
         # graded like a notebook — it scores 0 with a reason unless it is one — never silently skipped
-        named = {student for student, _, _ in files}
+        named = {student for student, _ in files}
         for path in sorted(p for p in submissions.iterdir() if p.is_file() and p.suffix != ".ipynb"
                            and not p.name.startswith(".")):
             student = path.name.split(".")[0]
             if student in named:
                 print(f"ignored {path.name}: {student}.ipynb is graded", file=sys.stderr)
-            elif chapter or _chapter_of(path, course):
+            elif ch := chapter or _chapter_of(path, course):
                 note = f"graded `{path.name}` as {student}'s notebook (expected {student}.ipynb)"
-                files.append((student, path, note))
+                strays.append(Submission(_student_id(student), ch, path, note))
             else:
                 print(f"ignored {path.name}: not a notebook of this course (with --chapter it is graded as one, "
                       "and scores 0 if it is not a notebook)", file=sys.stderr)
-    for student, path, note in files:
-        found.append(Submission(_student_id(student), chapter or _chapter_of(path, course) or "", path, note))
+    for student, path in files:
+        found.append(Submission(_student_id(student), chapter or _chapter_of(path, course) or "", path))
+    found += strays
     if not found:
         raise CourseError(f"no notebooks found in {submissions} (expected <student>.ipynb files or "
                           "submitted/<student>/<chapter>/<notebook>.ipynb)")
