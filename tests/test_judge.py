@@ -11,8 +11,8 @@ import torch
 
 from autograder.verdicts import judge_notebook, judged_calls
 from course_lib.testing import EXERCISES, judge
-from course_lib.testing.core import CheckFailure, run_exercise
-from course_lib.testing.judge import _decode, _encode, judged_in_kernel, record, record_path
+from course_lib.testing.core import CheckFailure, Expectation, Extra, _copy_args, run_exercise
+from course_lib.testing.judge import _decode, _encode, record, record_path
 
 
 @pytest.fixture
@@ -145,6 +145,19 @@ def _words(message):
     return None if message is None else re.sub(r"\d+\.\d+", "#", message)
 
 
+def test_every_exercise_is_judged_by_the_grader():
+    """The judge trusts no verdict of the kernel: every reference returns plain data or an Expectation
+    (probed in the kernel, verified by the grader), and every extra check is an Extra."""
+    for name, ex in EXERCISES.items():
+        assert ex.extra is None or isinstance(ex.extra, Extra), name
+        for case in ex.visible():
+            if case.raises is None:
+                args, kwargs = _copy_args(case)
+                expected = ex.reference(*args, **kwargs)
+                if not isinstance(expected, Expectation):
+                    _encode(expected, {})            # raises _Unreadable for anything else
+
+
 def test_module_and_extra_checks_are_judged_by_the_grader_with_the_notebooks_message(recording):
     """Modules (Ch8, Ch16), the penalty's graph (Ch13) and the extra checks (speed, statistics, whole
     runs) get the grader's verdict from recorded data — in the words the notebook's own check prints."""
@@ -152,7 +165,6 @@ def test_module_and_extra_checks_are_judged_by_the_grader_with_the_notebooks_mes
         ex = EXERCISES[name]
         if extra_only:
             ex = dataclasses.replace(ex, hidden=lambda rng: [])
-        assert not judged_in_kernel(ex), name
         judged = _judged_verdict(ex, fn, recording, seed=7)
         in_kernel = _in_kernel_verdict(ex, fn, seed=7)
         assert _words(judged) == _words(in_kernel), name     # timings differ between the two runs

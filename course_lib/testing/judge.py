@@ -31,17 +31,15 @@ from .core import (
     CheckFailure,
     Exercise,
     Expectation,
-    Extra,
     _arg_names,
     _call_student,
     _copy_args,
     _describe_value,
     _expect_output,
     describe_call,
-    run_exercise,
 )
 
-__all__ = ["RECORD_ENV", "judge", "judged_in_kernel", "record", "record_path", "recording_dir"]
+__all__ = ["RECORD_ENV", "judge", "record", "record_path", "recording_dir"]
 
 #: Environment variable with the directory the grading kernel writes its records to.
 RECORD_ENV = "COURSE_JUDGE_RECORD"
@@ -108,28 +106,6 @@ def _decode(node: Any, arrays: Any) -> Any:
     raise _Unreadable("malformed record")
 
 
-_IN_KERNEL: dict[str, bool] = {}
-
-
-def judged_in_kernel(ex: Exercise) -> bool:
-    """True when the reference's output on the first visible case is neither plain data nor an
-    :class:`Expectation` (nothing of the course is like that now): such an exercise's verdict would
-    have to come from the kernel."""
-    if ex.name not in _IN_KERNEL:
-        case = next((c for c in ex.visible() if c.raises is None), None)
-        readable = True
-        if case is not None:
-            args, kwargs = _copy_args(case)
-            expected = ex.reference(*args, **kwargs)
-            if not isinstance(expected, Expectation):
-                try:
-                    _encode(expected, {})
-                except _Unreadable:
-                    readable = False
-        _IN_KERNEL[ex.name] = not readable
-    return _IN_KERNEL[ex.name]
-
-
 def _probes(ex: Exercise) -> bool:
     """Whether the exercise's reference returns :class:`Expectation` objects."""
     case = next((c for c in ex.visible() if c.raises is None), None)
@@ -148,13 +124,7 @@ def record(ex: Exercise, fn, *, hidden: bool = False, seed: int = 0) -> Path:
     """Kernel side: run ``fn`` on the cases and save its outputs and exceptions (no comparison)."""
     cases = ex.hidden(np.random.default_rng(seed)) if hidden else ex.visible()
     names = _arg_names(ex.reference)
-    entries, arrays, verdict = [], {}, None
-    if judged_in_kernel(ex):
-        cases = []
-        try:
-            run_exercise(ex, fn, hidden=hidden, seed=seed, quiet=True)
-        except Exception as err:
-            verdict = str(err)[:4000] or type(err).__name__
+    entries, arrays = [], {}
     probes = bool(cases) and callable(fn) and _probes(ex)
     for case in cases:
         call = describe_call(ex.name, case.args, case.kwargs, names)
@@ -175,16 +145,13 @@ def record(ex: Exercise, fn, *, hidden: bool = False, seed: int = 0) -> Path:
     extra = extra_probe = None
     if hidden and ex.extra is not None and callable(fn):
         try:
-            if isinstance(ex.extra, Extra):
-                extra_probe = _encode(ex.extra.probe(ex, fn), arrays)
-            else:
-                ex.extra(ex, fn)
+            extra_probe = _encode(ex.extra.probe(ex, fn), arrays)
         except _Unreadable as what:
             extra = f"{ex.name}: the extra hidden check got a {what} where it expected numbers or arrays"
         except Exception as err:
             extra = (str(err) if isinstance(err, CheckFailure) else f"{type(err).__name__}: {err}")[:2000]
     meta = {"exercise": ex.name, "hidden": hidden, "seed": seed, "callable": callable(fn), "cases": entries,
-            "extra": extra, "extra_probe": extra_probe, "kernel_verdict": verdict}
+            "extra": extra, "extra_probe": extra_probe}
     path = record_path(recording_dir() or Path("."), ex.name, hidden, seed)
     path.parent.mkdir(parents=True, exist_ok=True)
     np.savez(path, __meta__=np.array(json.dumps(meta)), **arrays)
@@ -218,8 +185,6 @@ def judge(ex: Exercise, directory: Path, *, hidden: bool = False, seed: int = 0)
         return f"{ex.name}: the recorded outputs cannot be read ({type(err).__name__})"
     if not meta.get("callable", False):
         return f"Pass your function itself, e.g. check_{ex.name}({ex.name})."
-    if judged_in_kernel(ex):
-        return None if meta.get("kernel_verdict") is None else str(meta["kernel_verdict"])
     cases = ex.hidden(np.random.default_rng(seed)) if hidden else ex.visible()
     if len(entries) != len(cases):
         return f"{ex.name}: {len(entries)} outputs were recorded for {len(cases)} {kind} cases"
@@ -255,13 +220,12 @@ def judge(ex: Exercise, directory: Path, *, hidden: bool = False, seed: int = 0)
     if hidden and ex.extra is not None:
         if meta.get("extra"):
             return str(meta["extra"])
-        if isinstance(ex.extra, Extra):
-            if meta.get("extra_probe") is None:
-                return f"{ex.name}: nothing was recorded for the extra hidden check"
-            try:
-                _verify(ex.name, ex.extra.verify, ex, _decode(meta["extra_probe"], arrays))
-            except CheckFailure as failure:
-                return str(failure)
-            except (_Unreadable, KeyError, TypeError, IndexError) as err:
-                return f"{ex.name}: the recorded outputs are malformed ({type(err).__name__})"
+        if meta.get("extra_probe") is None:
+            return f"{ex.name}: nothing was recorded for the extra hidden check"
+        try:
+            _verify(ex.name, ex.extra.verify, ex, _decode(meta["extra_probe"], arrays))
+        except CheckFailure as failure:
+            return str(failure)
+        except (_Unreadable, KeyError, TypeError, IndexError) as err:
+            return f"{ex.name}: the recorded outputs are malformed ({type(err).__name__})"
     return None
