@@ -18,15 +18,13 @@ from __future__ import annotations
 import csv
 import hashlib
 import json
-import os
 import shutil
-import sys
 from pathlib import Path
 
-from .course import COURSE_ID, Course, CourseError
+from .course import Course, CourseError
 from .exchange import exchange_root
 from .grading import ExerciseResult, StudentResult
-from .lab import lab_env, write_lab_overrides
+from .lab import start_jupyterlab, write_nbgrader_config
 
 __all__ = ["prepare_review", "read_grades", "review"]
 
@@ -86,13 +84,8 @@ def prepare_review(course: Course, graded: Path, db_url: str | None = None) -> t
             stamp.update({f"{r.student}/{r.chapter}": _digest(r) for r in changed})
             stamp_path.write_text(json.dumps(stamp, indent=1, sort_keys=True) + "\n")
             written = [f"{r.student}/{r.chapter}" for r in changed]
-    (graded / "nbgrader_config.py").write_text(
-        "# Written by `course review`; edit autograder/review.py instead.\n"
-        "c = get_config()  # noqa: F821\n"
-        f"c.CourseDirectory.course_id = {COURSE_ID!r}\n"
-        f"c.CourseDirectory.root = {str(graded)!r}\n"
-        f"c.CourseDirectory.db_url = {db_url!r}\n"
-        f"c.Exchange.root = {str(exchange_root())!r}\n")
+    write_nbgrader_config(graded, exchange_root(), {"CourseDirectory.root": str(graded),
+                                                    "CourseDirectory.db_url": db_url})
     if missing:
         print(f"No graded notebook for {', '.join(missing)} (not a valid notebook?): formgrader shows "
               "their scores only.")
@@ -109,10 +102,5 @@ def review(course: Course, graded: Path, db_url: str | None, jupyter_args: list[
         print(f"Wrote {len(written)} submission(s) into the gradebook {redact(db_url)}")
     print(f"Formgrader on {graded}: Nbgrader → Formgrader in JupyterLab, or the /formgrader page. "
           "Manual scores and comments go into the gradebook.", flush=True)
-    write_lab_overrides()
-    args = [sys.executable, "-m", "jupyterlab", f"--ServerApp.root_dir={graded}",
-            "--LabApp.default_url=/formgrader", *jupyter_args]
-    if hasattr(os, "geteuid") and os.geteuid() == 0 and "--allow-root" not in jupyter_args:
-        args.append("--allow-root")
-    os.chdir(graded)  # formgrader also reads ./nbgrader_config.py
-    os.execve(sys.executable, args, lab_env(graded))
+    # started in `graded`: formgrader also reads ./nbgrader_config.py
+    start_jupyterlab(graded, graded, jupyter_args, ("--LabApp.default_url=/formgrader",))
