@@ -145,13 +145,17 @@ class PenaltyExpectation(Expectation):
         self.critic, self.real, self.fake, self.alpha = critic, real, fake, alpha
 
     def _reference(self) -> tuple[float, list]:
-        import torch
 
         ref = gan.gradient_penalty(self.critic, self.real, self.fake, self.alpha)
+        return float(ref.detach()), self._grads(ref)
+
+    def _grads(self, penalty) -> list:
+        """d penalty / d each critic weight (zeros where unused: the last bias does not act on ∇x)."""
+        import torch
+
         params = list(self.critic.parameters())
-        grads = torch.autograd.grad(ref, params, allow_unused=True)   # the last bias does not act on ∇x
-        return float(ref.detach()), [torch.zeros_like(p) if g is None else g.detach()
-                                     for p, g in zip(params, grads, strict=True)]
+        grads = torch.autograd.grad(penalty, params, allow_unused=True)
+        return [torch.zeros_like(p) if g is None else g.detach() for p, g in zip(params, grads, strict=True)]
 
     def __repr__(self):
         return "the reference's penalty (a scalar tensor with a graph)"
@@ -172,11 +176,8 @@ class PenaltyExpectation(Expectation):
             return data
         data["value"] = float(got.detach())
         if data["graph"]:
-            params = list(self.critic.parameters())
             try:
-                grads = torch.autograd.grad(got, params, allow_unused=True)
-                data["grads"] = [torch.zeros_like(p) if g is None else g.detach()
-                                 for p, g in zip(params, grads, strict=True)]
+                data["grads"] = self._grads(got)
             except RuntimeError as err:
                 data["grad_error"] = str(err)[:1000]
         return data
