@@ -14,7 +14,7 @@
 from __future__ import annotations
 
 import argparse
-import csv
+import json
 import os
 import shutil
 import sys
@@ -80,8 +80,19 @@ def _parse_size(text: str) -> int | None:
     return int(size) or None
 
 
+def _read_seeds(path: Path | None) -> dict[str, int]:
+    """chapter → seed from a seeds.json written by an earlier run (empty without one)."""
+    if path is None:
+        return {}
+    try:
+        data = json.loads(path.read_text())
+        return {str(k): int(v) for k, v in data.items()}
+    except (OSError, ValueError, TypeError, AttributeError) as err:
+        raise CourseError(f"--seeds {path}: expected a seeds.json written by `course grade` ({err})") from None
+
+
 def _cmd_grade(course: Course, args: argparse.Namespace) -> int:
-    from .grading import autograde, discover, write_csv
+    from .grading import autograde, discover, draw_seeds, write_csv
 
     subs = discover(Path(args.submissions), course, args.chapter)
     out = Path(args.out)
@@ -89,14 +100,23 @@ def _cmd_grade(course: Course, args: argparse.Namespace) -> int:
     cache = out / ".cache"
     if args.regrade and cache.exists():
         shutil.rmtree(cache)
+    sandbox = not args.unsafe
+    if not sandbox:
+        print("--unsafe: grading WITHOUT the sandbox — a submission can read the solutions, harm this machine "
+              "and leave processes behind. Use it only for notebooks you trust.", file=sys.stderr)
+    seeds_file = out / "seeds.json"  # the run's secret hidden-case seeds: reused by a resumed or repeated run
+    seeds = _read_seeds(Path(args.seeds) if args.seeds else seeds_file if seeds_file.exists() and not args.regrade
+                        else None)
     print(f"Grading {len(subs)} notebook(s) from {args.submissions} into {out}/ "
           f"({args.workers} at a time, {args.timeout:g} s and {args.memory} of memory each"
-          + (", sandboxed)" if args.sandbox else ")"))
+          + (", sandboxed)" if sandbox else ", NOT sandboxed)"))
     start = time.perf_counter()
+    seeds = {**draw_seeds({s.chapter for s in subs}), **seeds}
+    seeds_file.write_text(json.dumps(seeds, indent=1, sort_keys=True) + "\n")
     results = autograde(course, subs, out / "nbgrader", timeout=args.timeout, workers=args.workers,
-                        memory_limit=_parse_size(args.memory), cache_dir=cache, sandbox=args.sandbox,
+                        memory_limit=_parse_size(args.memory), cache_dir=cache, sandbox=sandbox,
                         feedback_dir=None if args.no_feedback else out / "feedback",
-                        autograded_dir=out / "autograded")
+                        autograded_dir=out / "autograded", seeds=seeds)
     write_csv(results, out / "grades.csv")
     if args.db:
         from .gradebook import publish, redact
@@ -129,7 +149,9 @@ def _print_report(grades: Path, out: Path) -> None:
     from .report import summarise, write_report
 
     paths = write_report(grades, out)
-    _, common = summarise(list(csv.DictReader(grades.open(newline=""))))
+    from .grading import read_csv
+
+    _, common = summarise(read_csv(grades))
     if common:
         print("\nMost common reasons for lost points:")
         for chapter, exercise, group, students in common[:5]:
@@ -169,7 +191,9 @@ def _cmd_exchange(course: Course, args: argparse.Namespace) -> int:
     if step == "release":
         print(f"Released {chapter} to {ex.release(course, chapter, root)}/")
     elif step == "collect":
-        out = ex.collect(course, chapter, root)
+        out, problems = ex.collect(course, chapter, root)
+        for problem in problems:
+            print(f"WARNING: {problem}", file=sys.stderr)
         students = sorted(p.name for p in out.iterdir() if (p / chapter).is_dir())
         print(f"Collected {len(students)} submission(s) into {out}/: {', '.join(students)}\n"
               f"Next: course grade {out} --chapter {chapter}")
@@ -242,10 +266,13 @@ def _parser() -> argparse.ArgumentParser:
                                 "sqlite:///gradebook.db or postgresql://user@host:5432/grades (replaces a "
                                 "student's earlier submission of the chapter)")
     g.add_argument("--sandbox", action="store_true",
-                   help="classroom mode: each grading kernel in mount, PID and network namespaces that see "
-                        "the submission only (file systems read-only; solutions, course build, git history, "
-                        "output and other submissions hidden; user nobody, no capabilities, no network). "
-                        "Linux, as root or with CAP_SYS_ADMIN")
+                   help="(the default; kept for old scripts) grade in the sandbox: the student's functions are "
+                        "judged in bubblewrap jails that see only the Python environment and the course's "
+                        "non-answer files, as user nobody, without network, under cgroup limits; each notebook's "
+                        "kernel runs in mount, PID and network namespaces. Linux, as root")
+    g.add_argument("--unsafe", action="store_true",
+                   help="grade without the sandbox where the machine cannot sandbox (only for trusted notebooks)")
+    g.add_argument("--seeds", help="the seeds.json of an earlier run: grade with its hidden cases (reproduce a grade)")
     g.add_argument("--regrade", action="store_true",
                    help="grade every submission again (default: skip ones graded before and unchanged)")
     g.set_defaults(func=_cmd_grade)

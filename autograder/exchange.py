@@ -22,7 +22,8 @@ from pathlib import Path
 from .build import build_course, ensure_source
 from .course import COURSE_ID, Course, CourseError, run_nbgrader
 
-__all__ = ["exchange_root", "release", "fetch", "submit", "collect", "return_feedback", "fetch_feedback"]
+__all__ = ["exchange_root", "release", "fetch", "submit", "collect", "return_feedback", "fetch_feedback",
+           "verify_inbound"]
 
 DEFAULT_EXCHANGE = "/srv/nbgrader/exchange"
 
@@ -78,11 +79,49 @@ def submit(chapter: str, root: Path, workdir: Path, student: str | None = None) 
     _run(workdir, "submit", chapter, "--course", COURSE_ID, f"--Exchange.root={root}", *extra)
 
 
-def collect(course: Course, chapter: str, root: Path) -> Path:
-    """Instructor: gather the latest submission of every student into ``<build>/submitted/``."""
+def verify_inbound(chapter: str, root: Path) -> list[str]:
+    """Move aside every inbound submission of ``chapter`` that the user its student id names did not
+    make, and say so. On a multi-user machine ``course submit --student bob`` run by alice would
+    otherwise be collected as bob's work. A student id that is no user of this machine (one shared
+    account, or a hub's exchange that checks identity itself) is not checked. The entries are
+    inspected without following links (a link is never anyone's submission) and moved, not read."""
+    import pwd
+
+    inbound = root / COURSE_ID / "inbound"
+    if not inbound.is_dir():
+        return []
+    quarantine = root / COURSE_ID / "quarantine"
+    problems = []
+    for entry in sorted(os.scandir(inbound), key=lambda e: e.name):
+        parts = entry.name.split("+")
+        if len(parts) < 3 or parts[1] != chapter:
+            continue
+        student = parts[0]
+        try:
+            expected = pwd.getpwnam(student).pw_uid
+        except KeyError:
+            continue
+        info = entry.stat(follow_symlinks=False)
+        if info.st_uid == expected and not entry.is_symlink():
+            continue
+        try:
+            owner = pwd.getpwuid(info.st_uid).pw_name
+        except KeyError:
+            owner = f"uid {info.st_uid}"
+        quarantine.mkdir(mode=0o700, exist_ok=True)
+        os.rename(entry.path, quarantine / entry.name)
+        problems.append(f"{entry.name}: submitted in the name of {student} by {owner}"
+                        f"{' (a link)' if entry.is_symlink() else ''}; not collected, moved to {quarantine}/")
+    return problems
+
+
+def collect(course: Course, chapter: str, root: Path) -> tuple[Path, list[str]]:
+    """Instructor: gather the latest submission of every student into ``<build>/submitted/``, after
+    :func:`verify_inbound` has set aside submissions made in someone else's name (returned)."""
     ensure_source(course, chapter)
+    problems = verify_inbound(chapter, root)
     _run(course.build, "collect", chapter, f"--Exchange.root={root}", "--update")
-    return course.build / "submitted"
+    return course.build / "submitted", problems
 
 
 def return_feedback(course: Course, chapter: str, root: Path, graded: Path) -> list[str]:

@@ -12,6 +12,7 @@ import hashlib
 import json
 import os
 import re
+import secrets
 import shutil
 import subprocess
 import sys
@@ -27,10 +28,9 @@ from tqdm.auto import tqdm
 
 from .build import ensure_source
 from .course import DEFAULT_MEMORY_LIMIT, Course, CourseError, run_nbgrader, write_config
-from .safe_execute import JUDGE_DIR
-from .verdicts import apply_to_gradebook, apply_to_notebook, judge_notebook
 
-__all__ = ["ExerciseResult", "StudentResult", "Submission", "autograde", "discover", "exercise_name",
+__all__ = ["ExerciseResult", "StudentResult", "Submission", "autograde", "csv_safe", "discover", "draw_seeds",
+           "exercise_name", "read_csv", "read_submitted",
            "graded_cells", "reasons_from_notebook", "restore_missing_cells", "write_csv", "format_table"]
 
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")
@@ -227,6 +227,35 @@ def discover(submissions: Path, course: Course, chapter: str | None = None) -> l
     return found
 
 
+#: Largest notebook file the grader reads (a chapter with its outputs is well under 10 MB).
+MAX_NOTEBOOK_BYTES = 50 << 20
+
+
+def read_submitted(path: Path, limit: int = MAX_NOTEBOOK_BYTES) -> str:
+    """The text of a submitted notebook, read without following a link, only from a regular file
+    and only up to ``limit`` bytes: a link to /dev/zero, a FIFO or a device is refused at once."""
+    import stat
+
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+    except OSError as err:
+        why = "a symbolic link" if Path(path).is_symlink() else err.strerror
+        raise ValueError(f"{Path(path).name} cannot be read as a notebook ({why})") from None
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            raise ValueError(f"{Path(path).name} is not a regular file")
+        if info.st_size > limit:
+            raise ValueError(f"{Path(path).name} is {info.st_size:,} bytes (the limit is {limit:,})")
+        with os.fdopen(fd, "rb", closefd=False) as f:
+            data = f.read(limit + 1)
+        if len(data) > limit:
+            raise ValueError(f"{Path(path).name} is over {limit:,} bytes")
+        return data.decode("utf-8")
+    finally:
+        os.close(fd)
+
+
 def restore_missing_cells(notebook: nbformat.NotebookNode, source: nbformat.NotebookNode) -> list[str]:
     """Put back the test and read-only cells a student deleted (nbgrader alone would silently leave
     their points to manual grading). Each goes after the cell that precedes it in the source.
@@ -251,12 +280,19 @@ def restore_missing_cells(notebook: nbformat.NotebookNode, source: nbformat.Note
     return restored
 
 
-def _prepare(course: Course, work: Path, chapters: Iterable[str], timeout: float, hide: list[Path] | None) -> None:
-    write_config(work, notebook_timeout=timeout)
-    if hide is not None:  # classroom mode: every grading kernel in autograder.sandbox
+def draw_seeds(chapters: Iterable[str]) -> dict[str, int]:
+    """A fresh secret seed per chapter for one grading run: the hidden cases cannot be computed in
+    advance (the case generators ship with course_lib; the seeds in the source notebooks are public)."""
+    return {chapter: secrets.randbits(32) for chapter in sorted(set(chapters))}
+
+
+def _prepare(course: Course, work: Path, chapters: Iterable[str], timeout: float, sandbox: bool,
+             seeds: dict[str, int], memory_limit: int | None) -> None:
+    write_config(work, notebook_timeout=timeout, seeds=seeds, judge_sandbox=sandbox)
+    if sandbox:  # classroom mode: every grading kernel in autograder.sandbox
         with (work / "nbgrader_config.py").open("a") as config:
             config.write("c.SafeExecute.sandbox = True\n"
-                         f"c.SafeExecute.sandbox_hide = {os.pathsep.join(map(str, hide))!r}\n")
+                         + (f"c.SafeExecute.memory = {int(memory_limit)}\n" if memory_limit else ""))
     for chapter in chapters:
         ensure_source(course, chapter)
         shutil.copytree(course.build / "source" / chapter, work / "source" / chapter)
@@ -278,7 +314,7 @@ def _stage(work: Path, sub: Submission, cells: list[tuple[str, float]]) -> Stude
     The result has ``problem`` set when the notebook cannot be graded at all."""
     result = StudentResult(sub.student, sub.chapter, notes=[sub.note] if sub.note else [])
     try:
-        notebook = nbformat.read(sub.path, as_version=4)
+        notebook = nbformat.reads(read_submitted(sub.path), as_version=4)
         nbformat.validate(notebook)
     except Exception as err:
         return _zero(result, cells, f"not a valid notebook ({type(err).__name__}: {str(err).splitlines()[0][:200]})")
@@ -305,23 +341,19 @@ def _collect(work: Path, sub: Submission, result: StudentResult, cells: list[tup
             scores = {g.name: (float(g.score or 0.0), float(g.max_score or 0.0)) for g in sub_nb.grades}
     except MissingEntry:
         return False
-    reasons = reasons_from_notebook(nbformat.read(graded, as_version=4))
-    # The kernel only recorded outputs: judge them here, in this process, against the reference.
-    source = nbformat.read(work / "source" / sub.chapter / f"{sub.chapter}.ipynb", as_version=4)
-    verdicts = {gid: v for gid, v in judge_notebook(source, graded.parent / JUDGE_DIR).items() if gid not in reasons}
+    notebook = nbformat.read(graded, as_version=4)
+    reasons = reasons_from_notebook(notebook)  # the judge's verdicts, written by JudgeVerdicts
+    judged = notebook.metadata.get("course", {}).get("judge")
+    if not isinstance(judged, dict):
+        return False  # the judge did not run: nbgrader's scores alone are the kernel's, never trusted
+    result.notes += [str(n) for n in judged.get("notes", [])]
     result.exercises = []
     for gid, pts in cells:
         score, max_score = scores.get(gid, (0.0, pts))
-        if gid in verdicts:
-            score = max_score if verdicts[gid] is None else 0.0
-        reason = (f"CheckFailure: {verdicts[gid]}" if verdicts.get(gid) else reasons.get(gid, "")) \
-            if score < max_score else ""
+        reason = reasons.get(gid, "") if score < max_score else ""
         if score < max_score and not reason:
             reason = "test cell did not pass (no error message recorded)"
         result.exercises.append(ExerciseResult(exercise_name(gid), score, max_score, reason))
-    apply_to_notebook(graded, verdicts)
-    apply_to_gradebook(f"sqlite:///{work / 'gradebook.db'}", sub.chapter, sub.student,
-                       {gid: e.score for (gid, _), e in zip(cells, result.exercises, strict=True) if gid in verdicts})
     return True
 
 
@@ -378,17 +410,18 @@ def _grade_alone(work: Path, sub: Submission, result: StudentResult, cells: list
         _zero(result, cells, f"autograding failed: {_last_error(proc.stdout)}")
 
 
-def _cache_key(sub: Submission, work: Path, timeout: float, memory_limit: int | None, sandbox: bool = False) -> str:
-    """Changes when the submission, the chapter's source (tests) or the limits change."""
+def _cache_key(sub: Submission, work: Path, timeout: float, memory_limit: int | None, sandbox: bool = False,
+               seed: int = 0) -> str:
+    """Changes when the submission, the chapter's source (tests), the run's seed or the limits change."""
     digest = hashlib.sha256()
     digest.update(sub.path.read_bytes())
     digest.update((work / "source" / sub.chapter / f"{sub.chapter}.ipynb").read_bytes())
-    digest.update(f"{sub.student}|{sub.chapter}|{timeout}|{memory_limit}|{sandbox}|{CACHE_VERSION}".encode())
+    digest.update(f"{sub.student}|{sub.chapter}|{timeout}|{memory_limit}|{sandbox}|{seed}|{CACHE_VERSION}".encode())
     return digest.hexdigest()
 
 
 #: Bump when grading semantics change: cached results of older graders are then not reused.
-CACHE_VERSION = 4
+CACHE_VERSION = 5
 
 
 def _cached(cache_dir: Path | None, key: str, feedback_dir: Path | None) -> StudentResult | None:
@@ -418,7 +451,7 @@ def autograde(course: Course, submissions: list[Submission], work: Path, *, time
               feedback_dir: Path | None = None, progress: bool = True,
               memory_limit: int | None = DEFAULT_MEMORY_LIMIT, workers: int = 1,
               cache_dir: Path | None = None, sandbox: bool = False,
-              autograded_dir: Path | None = None) -> list[StudentResult]:
+              autograded_dir: Path | None = None, seeds: dict[str, int] | None = None) -> list[StudentResult]:
     """Grade ``submissions`` in the nbgrader course directory ``work`` (recreated).
 
     ``workers`` notebooks are graded at once, each worker in its own copy of the course directory
@@ -426,8 +459,10 @@ def autograde(course: Course, submissions: list[Submission], work: Path, *, time
     with the same notebook, tests and limits is not graded again (resumable batches). With
     ``sandbox``, each kernel runs in :mod:`autograder.sandbox`: file systems read-only, and the
     solutions, the course build, git history, the grading and output folders and the other
-    submissions hidden. With ``autograded_dir``, each graded notebook is kept there as
-    ``<student>/<chapter>/<chapter>.ipynb`` (nbgrader's layout, for formgrader: ``course review``).
+    submissions hidden, and each judge process runs in :mod:`autograder.jail`. With ``autograded_dir``,
+    each graded notebook is kept there as ``<student>/<chapter>/<chapter>.ipynb`` (nbgrader's layout,
+    for formgrader: ``course review``). ``seeds`` (chapter → seed) are the run's secret hidden-case
+    seeds: drawn fresh when not given; pass a run's recorded seeds to reproduce its grades.
     """
     unknown = [s for s in submissions if not s.chapter]
     if unknown:
@@ -438,30 +473,22 @@ def autograde(course: Course, submissions: list[Submission], work: Path, *, time
     dirs = [work / f"worker-{k}" for k in range(workers)] if workers > 1 else [work]
     if work.exists():
         shutil.rmtree(work)
-    hide = None
     if sandbox:
-        from .exchange import exchange_root
         from .sandbox import available
 
         if (why := available()) is not None:
-            raise CourseError(f"--sandbox: {why}")
-        hide = sorted({course.solutions, course.root / ".git", course.build, work, exchange_root(),
-                       *(s.path.parent.absolute() for s in submissions),
-                       *([cache_dir.absolute().parent] if cache_dir is not None else [])})
-        needed = [Path(sys.prefix).resolve(), course.root.resolve() / "course_lib"]
-        for path in hide:  # hiding a folder that holds the kernel's Python or course_lib would stop every kernel
-            if any(n == path.resolve() or path.resolve() in n.parents for n in needed):
-                raise CourseError(f"--sandbox: {path} would be hidden from the grading kernels, but it holds the "
-                                  "course or its Python; put submissions and --out outside the course folder")
+            raise CourseError(f"cannot sandbox the grading here: {why}. `course grade --unsafe` grades without "
+                              "the sandbox (only for notebooks you trust)")
+    seeds = {**draw_seeds(chapters), **(seeds or {})}
     for d in dirs:
-        _prepare(course, d, chapters, timeout, hide)
+        _prepare(course, d, chapters, timeout, sandbox, seeds, memory_limit)
     cells = {ch: graded_cells(nbformat.read(dirs[0] / "source" / ch / f"{ch}.ipynb", as_version=4))
              for ch in chapters}
     results: list[StudentResult | None] = [None] * len(submissions)
     graded_in: dict[int, Path] = {}
     todo = []
     for i, sub in enumerate(submissions):
-        key = _cache_key(sub, dirs[0], timeout, memory_limit, sandbox)
+        key = _cache_key(sub, dirs[0], timeout, memory_limit, sandbox, seeds[sub.chapter])
         results[i] = _cached(cache_dir, key, feedback_dir)
         if results[i] is None:
             todo.append((i, sub, key))
@@ -522,6 +549,23 @@ def _feedback(work: Path, chapters: list[str], results: list[StudentResult], out
             r.feedback = target
 
 
+def csv_safe(text: str) -> str:
+    """A CSV cell a spreadsheet shows as text: one starting with = + - @ (or a tab or carriage
+    return) would be read as a formula (``=HYPERLINK(...)``), so it gets a leading apostrophe."""
+    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
+
+
+def _csv_text(cell: str) -> str:
+    """The text of a cell written by :func:`csv_safe`."""
+    return cell[1:] if cell[:1] == "'" and cell[1:2] in ("=", "+", "-", "@", "\t", "\r") else cell
+
+
+def read_csv(path: Path) -> list[dict[str, str]]:
+    """The rows of a grades.csv written by :func:`write_csv` (formula guards removed)."""
+    with Path(path).open(newline="") as f:
+        return [{k: _csv_text(v or "") for k, v in row.items()} for row in csv.DictReader(f)]
+
+
 def write_csv(results: list[StudentResult], path: Path) -> None:
     """grades.csv: one row per student, chapter and exercise."""
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -530,8 +574,8 @@ def write_csv(results: list[StudentResult], path: Path) -> None:
         writer.writerow(["student", "chapter", "exercise", "score", "max", "reason"])
         for r in results:
             for e in r.exercises:
-                writer.writerow([r.student, r.chapter, e.exercise, f"{e.score:g}", f"{e.max_score:g}",
-                                 " ".join(e.reason.split())])
+                writer.writerow([csv_safe(r.student), r.chapter, e.exercise, f"{e.score:g}", f"{e.max_score:g}",
+                                 csv_safe(" ".join(e.reason.split()))])
 
 
 def format_table(result: StudentResult, width: int = 110) -> str:

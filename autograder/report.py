@@ -67,8 +67,9 @@ def reason_group(reason: str, width: int = 100) -> str:
 def _read(grades_csv: Path) -> list[dict]:
     if not grades_csv.exists():
         raise CourseError(f"{grades_csv} does not exist (run `course grade` first)")
-    with grades_csv.open(newline="") as f:
-        rows = list(csv.DictReader(f))
+    from .grading import read_csv
+
+    rows = read_csv(grades_csv)
     if rows and not {"student", "chapter", "exercise", "score", "max", "reason"} <= set(rows[0]):
         raise CourseError(f"{grades_csv} is not a grades.csv written by `course grade`")
     return rows

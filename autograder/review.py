@@ -15,7 +15,6 @@ again, so manual scores and comments given in formgrader survive a regrade of ot
 
 from __future__ import annotations
 
-import csv
 import hashlib
 import json
 import shutil
@@ -23,7 +22,7 @@ from pathlib import Path
 
 from .course import Course, CourseError
 from .exchange import exchange_root
-from .grading import ExerciseResult, StudentResult
+from .grading import ExerciseResult, StudentResult, read_csv
 from .lab import start_jupyterlab, write_nbgrader_config
 
 __all__ = ["prepare_review", "read_grades", "review"]
@@ -37,14 +36,13 @@ def read_grades(path: Path) -> list[StudentResult]:
     if not path.exists():
         raise CourseError(f"{path} not found: run `course grade ... --out {path.parent}` first")
     results: dict[tuple[str, str], StudentResult] = {}
-    with path.open(newline="") as f:
-        for row in csv.DictReader(f):
-            try:
-                key = (row["student"], row["chapter"])
-                ex = ExerciseResult(row["exercise"], float(row["score"]), float(row["max"]), row["reason"] or "")
-            except (KeyError, TypeError, ValueError) as err:
-                raise CourseError(f"{path}: not a grades.csv written by `course grade` ({err!r} in {row})") from None
-            results.setdefault(key, StudentResult(*key)).exercises.append(ex)
+    for row in read_csv(path):
+        try:
+            key = (row["student"], row["chapter"])
+            ex = ExerciseResult(row["exercise"], float(row["score"]), float(row["max"]), row["reason"] or "")
+        except (KeyError, TypeError, ValueError) as err:
+            raise CourseError(f"{path}: not a grades.csv written by `course grade` ({err!r} in {row})") from None
+        results.setdefault(key, StudentResult(*key)).exercises.append(ex)
     return list(results.values())
 
 

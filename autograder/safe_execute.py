@@ -11,9 +11,10 @@ with the reason, for the rest.
 It is plugged into ``nbgrader autograde`` by the generated ``nbgrader_config.py``
 (``c.Autograde.autograde_preprocessors``), replacing ``Execute`` and nothing else.
 
-It also switches the kernel's checks to *recording* (``course_lib.testing.judge``): the check cells
-save the student's outputs to ``.judge/`` next to the graded notebook, and the grader compares
-them with the reference in its own process — the kernel judges nothing.
+The kernel runs with ``$COURSE_GRADING`` set: its check cells check nothing (they print that the
+grader checks). The kernel's run is for the feedback and formgrader; the scores come from
+:class:`autograder.verdicts.JudgeVerdicts`, the next step of the pipeline, which calls the student's
+functions in a process of the grader's own.
 """
 
 from __future__ import annotations
@@ -22,20 +23,16 @@ import os
 import shutil
 import tempfile
 import time
-from pathlib import Path
 
 from jupyter_client.manager import AsyncKernelManager
 from nbclient.exceptions import DeadKernelError
 from nbformat import NotebookNode
 from nbgrader.preprocessors import Execute
-from traitlets import Bool, Float, Unicode
+from traitlets import Bool, Float, Int
 
-from course_lib.testing.judge import RECORD_ENV
+from course_lib.testing import GRADING_ENV
 
-__all__ = ["JUDGE_DIR", "SafeExecute", "TimeLimitReached"]
-
-#: Where a graded notebook's kernel records its outputs, next to the notebook.
-JUDGE_DIR = ".judge"
+__all__ = ["SafeExecute", "TimeLimitReached"]
 
 
 class TimeLimitReached(Exception):
@@ -52,29 +49,25 @@ class SafeExecute(Execute):
     notebook_timeout = Float(300.0, help="Seconds the whole notebook may run; then the kernel is killed.").tag(
         config=True)
 
-    judge = Bool(True, help="Record outputs for the out-of-kernel judge instead of judging in the kernel.").tag(
+    sandbox = Bool(False, help="Run each kernel in autograder.sandbox (an allow-list bubblewrap jail, user nobody, "
+                               "no network, cgroup limits).").tag(config=True)
+    memory = Int(6 << 30, help="Memory limit (bytes) of a sandboxed notebook, all its processes together.").tag(
         config=True)
-    sandbox = Bool(False, help="Run each kernel in autograder.sandbox (read-only file systems, hidden paths, "
-                               "no capabilities).").tag(config=True)
-    sandbox_hide = Unicode("", help="os.pathsep-separated paths the sandboxed kernel must not see.").tag(config=True)
+    pids = Int(512, help="Processes and threads a sandboxed notebook may have.").tag(config=True)
+    cpus = Float(1.0, help="CPUs a sandboxed notebook may use.").tag(config=True)
 
     def preprocess(self, nb, resources=None, km=None):
-        if self.judge:
-            # a fresh record directory per notebook (a submitted .judge/ folder is discarded); the kernel
-            # inherits the variable when it starts below
-            where = Path((resources or {}).get("metadata", {}).get("path") or ".").absolute() / JUDGE_DIR
-            shutil.rmtree(where, ignore_errors=True)
-            os.environ[RECORD_ENV] = str(where)
-        else:
-            os.environ.pop(RECORD_ENV, None)
-        sockets = None
+        os.environ[GRADING_ENV] = "1"  # the kernel inherits it when it starts below
+        sockets = jail = None
         if self.sandbox:
-            from .sandbox import kernel_command
+            from .jail import Limits
+            from .sandbox import KernelJail
 
-            hide = [p for p in self.sandbox_hide.split(os.pathsep) if p]
             # The sandboxed kernel has no network: it talks to us over unix sockets in a private
-            # directory (short path: a socket path is limited to ~107 bytes), bound into its sandbox.
+            # directory (short path: a socket path is limited to ~107 bytes), bound into its jail.
             sockets = tempfile.mkdtemp(prefix="course-kernel-")
+            where = (resources or {}).get("metadata", {}).get("path") or "."
+            jail = KernelJail(where, sockets, Limits(memory=self.memory, pids=self.pids, cpus=self.cpus))
 
             class SandboxedKernelManager(AsyncKernelManager):
                 def __init__(self, **kwargs):
@@ -83,7 +76,7 @@ class SafeExecute(Execute):
                     self.ip = os.path.join(sockets, "k")
 
                 def format_kernel_cmd(self, extra_arguments=None):
-                    return kernel_command(super().format_kernel_cmd(extra_arguments), hide)
+                    return jail.command(super().format_kernel_cmd(extra_arguments))
 
             self.kernel_manager_class = SandboxedKernelManager
         self._deadline = time.monotonic() + self.notebook_timeout
@@ -99,6 +92,10 @@ class SafeExecute(Execute):
             self._stop(nb, "KernelDied", "the kernel died while running this cell (os._exit, a crash, or the "
                        "memory limit)", "the kernel died")
         finally:
+            if jail is not None:
+                if jail.oom_killed():
+                    self.log.warning("the notebook reached its memory limit")
+                jail.close()  # every process the notebook started ends here
             if sockets is not None:
                 shutil.rmtree(sockets, ignore_errors=True)
         return nb, self.resources

@@ -1,87 +1,176 @@
-"""The out-of-kernel judge, grader side: turn a graded notebook's recorded outputs into scores.
+"""The judge's verdict as a step of nbgrader's own autograde pipeline.
 
-nbgrader ran the notebook with the checks in recording mode (``SafeExecute``), so every test cell
-that ran to the end "passed" as far as nbgrader knows. Here, in the grader's own process, each
-test cell of the *source* notebook (never the student's copy) is parsed for its
-``check_<name>(fn)`` and ``hidden_check("<name>", fn, seed=N)`` calls, and each call's record is
-compared with the reference by :func:`course_lib.testing.judge.judge`. A test cell keeps its points
-only when all its calls pass; the reason of the first failure replaces nbgrader's silence in the
-scores, the gradebook and the graded notebook (so the feedback shows it).
+``nbgrader autograde`` runs, per notebook: sanitize (nbgrader puts back the instructor's test and
+locked cells), then :class:`~autograder.safe_execute.SafeExecute` (the student's kernel runs the
+whole notebook — for the feedback and formgrader only: it judges nothing), then
+:class:`JudgeVerdicts`, then nbgrader's ``SaveAutoGrades``.
+
+:class:`JudgeVerdicts` calls :func:`autograder.judge.judge_notebook` (the student's functions in a
+process of the grader's, sandboxed when grading a class) and writes each test cell's outputs from
+its verdict: one line saying every check passed, or a ``CheckFailure`` error with the reason. So
+``SaveAutoGrades`` stores the right score itself — nothing patches the gradebook afterwards — and
+whatever the kernel printed in a test cell is gone. The run's secret seed and the judge's notes
+(added cells that failed) go into the notebook's ``metadata.course.judge``.
 """
 
 from __future__ import annotations
 
-import re
+import json
+import os
 from pathlib import Path
 
 import nbformat
+from nbconvert.preprocessors import Preprocessor
+from traitlets import Bool, Float, Int, Unicode
 
-__all__ = ["apply_to_gradebook", "apply_to_notebook", "judge_notebook", "judged_calls"]
+__all__ = ["PASSED", "JudgeVerdicts", "apply_verdicts", "clean_outputs", "clean_workdir"]
 
-_RECORDED = "outputs recorded for the grader"  # what the kernel printed in the check cells (course_lib.testing)
-_PASSED = "✔ all visible and hidden checks passed (judged by the grader)\n"
-
-_CALL = re.compile(r'^\s*(?:check_(\w+)\(\s*\w+\s*\)'
-                   r'|hidden_check\(\s*"(\w+)"\s*,\s*\w+\s*,\s*seed\s*=\s*(\d+)\s*\))\s*$', re.M)
-
-
-def judged_calls(source: str) -> list[tuple[str, bool, int]]:
-    """(exercise, hidden, seed) of every check call in a test cell's source, in order."""
-    return [(m[1], False, 0) if m[1] else (m[2], True, int(m[3])) for m in _CALL.finditer(source)]
+PASSED = "✔ all visible and hidden checks passed (judged by the grader)\n"
+#: Bytes of text one output may keep in the graded notebook (feedback, formgrader).
+MAX_OUTPUT_BYTES = 20_000
+#: What an instructor's cell may show besides text: pictures (rendered as data, never as markup).
+_PICTURES = ("image/png", "image/jpeg")
+_NOTE = "\n… [output cut by the grader at {} bytes]\n"
 
 
-def judge_notebook(source: nbformat.NotebookNode, record_dir: Path) -> dict[str, str | None]:
-    """grade_id → None (all the cell's checks pass) or the first reason, for every test cell of
-    ``source`` that calls checks. A judge error costs the cell its points, never earns them."""
-    from course_lib.testing import EXERCISES
-    from course_lib.testing.judge import judge
+def _cap(text: str, limit: int = MAX_OUTPUT_BYTES) -> str:
+    data = text.encode("utf-8", "replace")
+    if len(data) <= limit:
+        return text
+    return data[:limit].decode("utf-8", "ignore") + _NOTE.format(limit)
 
-    verdicts: dict[str, str | None] = {}
-    for cell in source.cells:
+
+def _instructor_cells(source: nbformat.NotebookNode) -> set[str]:
+    return {c.source.strip() for c in source.cells}
+
+
+def clean_outputs(nb: nbformat.NotebookNode, source: nbformat.NotebookNode) -> None:
+    """Make the graded notebook safe to show staff (formgrader) and students (feedback HTML).
+
+    - every output is cut to :data:`MAX_OUTPUT_BYTES` of text (a 30 MB line stays 20 kB);
+    - the student's cells (solutions, added or changed cells) keep only ``text/plain`` outputs:
+      no HTML, JavaScript, SVG or widgets from code the student wrote;
+    - the instructor's own cells (unchanged from the source) may keep pictures too;
+    - markdown the student wrote is escaped, so ``<script>`` or ``<img onerror=…>`` shows as text.
+    """
+    import html
+
+    mine = _instructor_cells(source)
+    for cell in nb.cells:
         meta = cell.metadata.get("nbgrader", {})
-        calls = judged_calls(cell.source) if cell.cell_type == "code" and meta.get("grade") else []
-        if not calls:
+        instructors = (meta.get("locked") and not meta.get("solution")) or (
+            not meta.get("grade_id") and cell.source.strip() in mine)
+        if cell.cell_type == "markdown" and not instructors:
+            cell.source = html.escape(cell.source, quote=False)
+            cell.attachments = {}
+        if cell.cell_type != "code":
             continue
-        verdict = None
-        for name, hidden, seed in calls:
-            try:
-                verdict = judge(EXERCISES[name], record_dir, hidden=hidden, seed=seed)
-            except Exception as err:  # the reference or the case generator failed: never a free pass
-                verdict = f"the grader could not judge {name} ({type(err).__name__}: {err})"
-            if verdict is not None:
-                break
-        verdicts[meta["grade_id"]] = verdict
-    return verdicts
+        kept = []
+        for out in cell.get("outputs", []):
+            kind = out.get("output_type")
+            if kind == "stream":
+                out["text"] = _cap(str(out.get("text", "")))
+            elif kind == "error":
+                out["ename"] = _cap(str(out.get("ename", "Error")), 200)
+                out["evalue"] = _cap(str(out.get("evalue", "")), 4000)
+                out["traceback"] = [_cap("\n".join(str(t) for t in out.get("traceback", [])), 8000)]
+            elif kind in ("display_data", "execute_result"):
+                data = out.get("data", {})
+                allowed = ("text/plain", *(_PICTURES if instructors else ()))
+                out["data"] = {k: (_cap(str(v)) if k == "text/plain" else v) for k, v in data.items()
+                               if k in allowed and (k == "text/plain" or len(str(v)) <= 2_000_000)}
+                out["metadata"] = {}
+                if not out["data"]:
+                    continue
+            else:
+                continue
+            kept.append(out)
+        cell.outputs = kept
 
 
-def apply_to_notebook(path: Path, verdicts: dict[str, str | None]) -> None:
-    """Write the judge's verdict into each judged test cell of the graded notebook (what the feedback
-    shows): the reason as an error output, or a line saying that every check passed."""
-    notebook = nbformat.read(path, as_version=4)
+def clean_workdir(directory: Path, keep: str) -> list[str]:
+    """Delete everything in the notebook's working copy but the notebook ``keep`` itself, without
+    following links: the student's kernel may have left links (to /dev/zero, to a root-owned file,
+    to another student's folder), FIFOs or huge files there, and nbgrader then writes the graded
+    notebook into this folder and copies it into the feedback. A ``keep`` that is not a regular
+    file (a link the kernel put in its place) goes too: nbgrader then writes a fresh file."""
+    import shutil
+    import stat
+
+    removed = []
+    try:
+        entries = list(os.scandir(directory))
+    except OSError:
+        return removed
+    for entry in entries:
+        try:
+            info = entry.stat(follow_symlinks=False)
+        except OSError:
+            continue
+        if entry.name == keep and stat.S_ISREG(info.st_mode):
+            continue
+        try:
+            if stat.S_ISDIR(info.st_mode):
+                shutil.rmtree(entry.path)  # does not follow links inside
+            else:
+                os.unlink(entry.path)
+            removed.append(entry.name)
+        except OSError:
+            pass
+    return removed
+
+
+def apply_verdicts(notebook: nbformat.NotebookNode, verdicts: dict[str, str | None]) -> None:
+    """Replace the outputs of each judged test cell with its verdict."""
     for cell in notebook.cells:
         gid = cell.metadata.get("nbgrader", {}).get("grade_id")
         if cell.cell_type != "code" or gid not in verdicts:
             continue
-        cell.outputs = [o for o in cell.get("outputs", []) if o.get("output_type") != "error"
-                        and _RECORDED not in str(o.get("text", ""))]
         if verdicts[gid]:
-            cell.outputs.append(nbformat.from_dict({"output_type": "error", "ename": "CheckFailure",
-                                                    "evalue": verdicts[gid],
-                                                    "traceback": [f"CheckFailure: {verdicts[gid]}"]}))
+            cell.outputs = [nbformat.from_dict({"output_type": "error", "ename": "CheckFailure",
+                                                "evalue": verdicts[gid],
+                                                "traceback": [f"CheckFailure: {verdicts[gid]}"]})]
         else:
-            cell.outputs.append(nbformat.v4.new_output("stream", name="stdout", text=_PASSED))
-    nbformat.write(notebook, path)
+            cell.outputs = [nbformat.v4.new_output("stream", name="stdout", text=PASSED)]
 
 
-def apply_to_gradebook(db_url: str, chapter: str, student: str, scores: dict[str, float]) -> None:
-    """Write the judged auto scores into nbgrader's gradebook (feedback and exports read them there)."""
-    from nbgrader.api import Gradebook, MissingEntry
+class JudgeVerdicts(Preprocessor):
+    """Judge the executed notebook's test cells in the grader's own judge process."""
 
-    with Gradebook(db_url) as gb:
-        for gid, score in scores.items():
-            try:
-                grade = gb.find_grade(gid, chapter, chapter, student)
-            except MissingEntry:
-                continue
-            grade.auto_score = score
-        gb.db.commit()
+    enabled = Bool(True)
+    seeds = Unicode("{}", help="JSON: chapter → the grading run's secret seed.").tag(config=True)
+    sandbox = Bool(False, help="Run the judge processes in autograder.jail.").tag(config=True)
+    timeout = Float(300.0, help="Seconds the judge may spend on one notebook.").tag(config=True)
+    memory = Int(4 << 30, help="Memory limit (bytes) of a judge process and all it starts.").tag(config=True)
+    pids = Int(256, help="Processes and threads a judge process may have.").tag(config=True)
+    cpus = Float(1.0, help="CPUs a judge process may use.").tag(config=True)
+
+    def preprocess(self, nb, resources):
+        from .judge import judge_notebook
+
+        info = resources.get("nbgrader", {})
+        chapter, name = info.get("assignment"), info.get("notebook")
+        source_path = Path.cwd() / "source" / str(chapter) / f"{name}.ipynb"
+        seeds = json.loads(self.seeds or "{}")
+        if chapter not in seeds:
+            raise ValueError(f"JudgeVerdicts: no seed for {chapter} (the grader writes them into its config)")
+        source = nbformat.read(source_path, as_version=4)
+        limits = None
+        if self.sandbox:
+            from .jail import Limits
+
+            limits = Limits(memory=self.memory, pids=self.pids, cpus=self.cpus)
+        result = judge_notebook(source, nb, run_seed=int(seeds[chapter]), sandbox=self.sandbox, limits=limits,
+                                timeout=self.timeout)
+        apply_verdicts(nb, result.verdicts)
+        clean_outputs(nb, source)
+        workdir = Path((resources.get("metadata") or {}).get("path") or ".")
+        removed = clean_workdir(workdir, f"{name}.ipynb")
+        if removed:
+            self.log.info("removed what the kernel left in the working copy: %s", ", ".join(removed[:20]))
+        nb.metadata.setdefault("course", {})["judge"] = {
+            "seed": int(seeds[chapter]), "notes": result.notes, "seconds": round(result.seconds, 2),
+            "sandbox": self.sandbox}
+        self.log.info("judged %s in %.1f s: %d of %d test cells passed", name, result.seconds,
+                      sum(v is None for v in result.verdicts.values()), len(result.verdicts))
+        return nb, resources

@@ -83,3 +83,32 @@ def test_exchange_errors_are_explained(tmp_path, build_env):
     os.makedirs(tmp_path / "graded" / "feedback")
     proc = _course("return", "ch03", "--graded", str(tmp_path / "graded"), env=env)
     assert proc.returncode == 2 and "no feedback" in proc.stderr
+
+
+def test_collect_sets_aside_submissions_made_in_another_students_name(tmp_path):
+    """Row 10 of #18: a submission in the inbound under student A's id but owned by user B (or a link)
+    is reported and moved aside; A's own, and ids that are no user of this machine, are collected."""
+    import os
+    import pwd
+
+    from autograder.exchange import verify_inbound
+
+    if os.geteuid() != 0:
+        pytest.skip("needs root to give the planted submissions their owners")
+    nobody = pwd.getpwnam("nobody").pw_uid
+    other = next(p.pw_uid for p in pwd.getpwall() if p.pw_uid not in (0, nobody))
+    inbound = tmp_path / "dl-course" / "inbound"
+    inbound.mkdir(parents=True)
+    own = inbound / f"nobody+{CHAPTER}+2027-03-01 10:00:00.000000 UTC+abc"
+    forged = inbound / f"nobody+{CHAPTER}+2027-03-01 11:00:00.000000 UTC+def"
+    shared = inbound / f"carol+{CHAPTER}+2027-03-01 12:00:00.000000 UTC+ghi"
+    for path, uid in ((own, nobody), (forged, other), (shared, other)):
+        path.mkdir()
+        os.chown(path, uid, uid)
+    link = inbound / f"nobody+{CHAPTER}+2027-03-01 13:00:00.000000 UTC+jkl"
+    link.symlink_to(own)
+
+    problems = verify_inbound(CHAPTER, tmp_path)
+    assert len(problems) == 2 and all("in the name of nobody" in p for p in problems), problems
+    assert sorted(p.name for p in inbound.iterdir()) == sorted([own.name, shared.name])
+    assert sorted(p.name for p in (tmp_path / "dl-course" / "quarantine").iterdir()) == sorted([forged.name, link.name])

@@ -220,7 +220,7 @@ def test_hostile_submissions(tmp_path, build_env):
     - invalid JSON, or a file that is not a notebook: 0 with a reason; a notebook under a wrong file
       name is graded, with a note;
     - a wrong solution that silences the checks, makes every comparison succeed or replaces the reference
-      in the kernel earns nothing: the kernel only records outputs, the grader judges them.
+      in the kernel earns nothing: the grader calls the student's functions in its own judge process.
     """
     chapter = "ch03_pooling"  # short, no training: the time goes into the hostile cells
     assert MISTAKES[chapter]["cell"] == "max_pool2d"
@@ -237,20 +237,20 @@ def test_hostile_submissions(tmp_path, build_env):
     def lost(student):
         return {ex for ex, r in rows[student].items() if float(r["score"]) < float(r["max"])}
 
+    # the judge runs the notebook's code again without a cell that hangs or ends its process: only the
+    # exercises that need that cell lose points (SPP uses the student's adaptive_max_pool2d)
     assert lost("looper") == {"adaptive_max_pool2d", "spatial_pyramid_pool"}
-    assert "time limit" in rows["looper"]["spatial_pyramid_pool"]["reason"]
-    assert lost("crasher") == {"global_avg_pool2d", "adaptive_max_pool2d", "spatial_pyramid_pool"}
-    assert "kernel died" in rows["crasher"]["adaptive_max_pool2d"]["reason"]
+    assert "did not finish" in rows["looper"]["adaptive_max_pool2d"]["reason"], rows["looper"]
+    assert lost("crasher") == {"global_avg_pool2d"}
+    assert "stopped the process" in rows["crasher"]["global_avg_pool2d"]["reason"], rows["crasher"]
     assert lost("bomb") == {"avg_pool2d_backward"}
     assert "MemoryError" in rows["bomb"]["avg_pool2d_backward"]["reason"]
     for student in ("deleter", "editor"):
         assert lost(student) == {"max_pool2d"}, student
         assert rows[student]["max_pool2d"]["reason"].startswith("CheckFailure"), rows[student]["max_pool2d"]
-    for student in ("comparer", "forger"):
+    for student in ("comparer", "forger", "silencer"):  # what they change is in their own process only
         assert lost(student) == {"max_pool2d"}, (student, rows[student])
         assert "values are wrong" in rows[student]["max_pool2d"]["reason"], rows[student]["max_pool2d"]
-    assert "max_pool2d" in lost("silencer")          # and every check after it: none recorded anything
-    assert all("no outputs were recorded" in rows["silencer"][ex]["reason"] for ex in lost("silencer"))
     assert "restored deleted cell(s) from the source: setup, test_max_pool2d" in proc.stdout
     assert all(float(r["score"]) == 0 for r in rows["blank"].values())
     assert all("not a valid notebook" in r["reason"] for r in rows["garbage"].values())
@@ -289,10 +289,10 @@ assert not _found, "; ".join(_found)
 
 
 def test_sandbox_hides_solutions_and_blocks_writes_and_the_network(tmp_path, build_env):
-    """``--sandbox``: a correct notebook that also reads the solutions, writes into course_lib and the
-    gradebook, and connects to a local server keeps full marks only because it sees nothing, writes
-    nothing, is not root and has no network; without the sandbox the same notebook loses that
-    exercise, for each of those reasons (so the test can fail)."""
+    """The sandbox (the default): a correct notebook that also reads the solutions, writes into
+    course_lib and the gradebook, and connects to a local server keeps full marks only because it
+    sees nothing, writes nothing, is not root and has no network; with ``--unsafe`` the same
+    notebook loses that exercise, for each of those reasons (so the test can fail)."""
     import socket
 
     from autograder.sandbox import available
@@ -308,16 +308,16 @@ def test_sandbox_hides_solutions_and_blocks_writes_and_the_network(tmp_path, bui
     nbformat.write(_submission(chapter, dict(solved, max_pool2d=snoop + solved["max_pool2d"])), subs / "snoop.ipynb")
     scores = {}
     with server:
-        for mode in ("--sandbox", None):
-            out = tmp_path / f"out{mode or ''}"
+        for mode in ("--sandbox", "--unsafe"):
+            out = tmp_path / f"out{mode}"
             proc = _course("grade", str(subs), "--chapter", chapter, "--out", str(out), "--workers", "1",
-                           "--no-feedback", *([mode] if mode else []), env=build_env)
+                           "--no-feedback", mode, env=build_env)
             assert proc.returncode == 0, proc.stdout + proc.stderr
             rows = {r["exercise"]: r for r in csv.DictReader((out / "grades.csv").open())}
             scores[mode] = rows
     assert all(float(r["score"]) == float(r["max"]) for r in scores["--sandbox"].values()), scores["--sandbox"]
-    assert float(scores[None]["max_pool2d"]["score"]) == 0
-    reason = scores[None]["max_pool2d"]["reason"]
+    assert float(scores["--unsafe"]["max_pool2d"]["score"]) == 0
+    reason = scores["--unsafe"]["max_pool2d"]["reason"]
     for found in ("can read the solutions", "could write", "runs as root", "reached a server"):
         assert found in reason, (found, reason)
 

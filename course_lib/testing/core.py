@@ -32,6 +32,7 @@ __all__ = [
     "Expectation",
     "Extra",
     "ForbiddenError",
+    "Probed",
     "compare",
     "describe_call",
     "forbidden",
@@ -126,8 +127,19 @@ class Expectation:
 
     def __eq__(self, got: Any) -> bool:
         __tracebackhide__ = True
-        self.verify(self.probe(got))
+        self.verify(got.data if isinstance(got, Probed) else self.probe(got))
         return True
+
+
+class Probed:
+    """What an :class:`Expectation`'s probe measured of a student's answer in the grader's judge
+    process (:mod:`autograder.judge`); comparing it with the expectation verifies those data."""
+
+    def __init__(self, data: Any) -> None:
+        self.data = data
+
+    def __repr__(self) -> str:
+        return "<measurements of your answer>"
 
 
 @dataclass(frozen=True)
@@ -345,7 +357,12 @@ def forbidden(fn: Callable, prefixes: Sequence[str], exercise: str) -> Iterator[
     or come from those modules (``F = torch.nn.functional``, ``from course_lib.conv import conv2d``),
     and the attributes that lead to them from their parent packages (``course_lib.conv``).
     This stops honest shortcuts, not a determined attacker: grading isolation is the grader's job.
+    A function the grader calls in its judge process (``remote_judged``) is left alone: there the
+    modules are absent, and the grader's own modules must stay as they are.
     """
+    if getattr(fn, "remote_judged", False) is True:
+        yield
+        return
     saved_modules: dict[str, Any] = {}
     saved_globals: dict[str, Any] = {}
     saved_attrs: list[tuple[Any, str, Any]] = []

@@ -1,0 +1,324 @@
+"""A hostile class: one submission per way in that issue #18 lists, graded in one sandboxed batch.
+
+Every hostile notebook is a *correct* Chapter 3 notebook with one attack on ``max_pool2d`` (or an
+attack on the grading machine in a cell of its own). Each must get 0 for the exercise it attacks
+and keep every other point; the batch always completes; files outside the grading output keep their
+checksums and modes; no process is left behind, nothing is left in /dev/shm, and a decoy "other
+course" on the machine is not readable from the kernel or the judge.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import html as html_module
+import json
+import os
+import shutil
+import stat
+import subprocess
+import sys
+from pathlib import Path
+
+import nbformat
+import numpy as np
+import pytest
+
+from autograder.course import Course
+
+ROOT = Path(__file__).resolve().parents[1]
+COURSE = Course(ROOT)
+CHAPTER = "ch03_pooling"
+MARKER = "hostile-daemon-7f3a"  # in the command line of every process a hostile notebook leaves behind
+
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("hostile")]
+
+
+def _available() -> str | None:
+    from autograder.sandbox import available
+
+    return available()
+
+
+def _solutions(chapter: str) -> dict[str, str]:
+    import jupytext
+
+    nb = jupytext.read(COURSE.solutions / f"{chapter}.py")
+    return {c.metadata["nbgrader"]["grade_id"]: c.source for c in nb.cells
+            if c.metadata.get("nbgrader", {}).get("solution")}
+
+
+def _notebook(chapter: str, replace: dict[str, str], added: list[str] = (), markdown: list[str] = ()):
+    nb = nbformat.read(COURSE.chapter_notebook(chapter), as_version=4)
+    solved = dict(_solutions(chapter), **replace)
+    for cell in nb.cells:
+        gid = cell.metadata.get("nbgrader", {}).get("grade_id")
+        if gid in solved:
+            cell.source = solved[gid]
+    nb.cells += [nbformat.v4.new_markdown_cell(m) for m in markdown]
+    nb.cells += [nbformat.v4.new_code_cell(code) for code in added]
+    return nb
+
+
+def _precomputed_table(source_seed: int = 301) -> str:
+    """Row 4: the hidden cases of the public seed, computed offline with the reference, as a lookup."""
+    import inspect
+
+    from course_lib.testing import EXERCISES
+
+    ex = EXERCISES["max_pool2d"]
+    table = {}
+    for case in [*ex.visible(), *ex.hidden(np.random.default_rng(source_seed))]:
+        if case.raises is not None:
+            continue
+        bound = inspect.signature(ex.reference).bind(*case.args, **case.kwargs)
+        bound.apply_defaults()
+        key = case.args[0].tobytes() + repr(tuple(bound.arguments[k] for k in ("kernel_size", "stride", "padding")))
+        table[hashlib.sha1(key.encode() if isinstance(key, str) else key).hexdigest()] = \
+            ex.reference(*case.args, **case.kwargs).tolist()
+    assert len(table) > 10
+    return ("import hashlib, json\nimport numpy as np\n_TABLE = json.loads(" + repr(json.dumps(table)) + ")\n"
+            "def max_pool2d(x, kernel_size, stride=None, padding=0):\n"
+            "    key = hashlib.sha1(x.tobytes() + repr((kernel_size, stride, padding)).encode()).hexdigest()\n"
+            "    if key in _TABLE:\n"
+            "        return np.array(_TABLE[key], dtype=x.dtype)\n"
+            "    return np.zeros((x.shape[0], x.shape[1], 1, 1), dtype=x.dtype)\n")
+
+
+def _attacks(decoy: Path, planted: Path) -> dict[str, nbformat.NotebookNode]:
+    solved = _solutions(CHAPTER)
+    blank = "def max_pool2d(x, kernel_size, stride=None, padding=0):\n    raise NotImplementedError()\n"
+    keep_rest = solved["max_pool2d"]
+    daemon = ("import subprocess, sys\n"
+              f"subprocess.Popen([sys.executable, '-c', 'import time\\nwhile True: time.sleep(0.2)', '{MARKER}'],"
+              " start_new_session=True)\n")
+    return {
+        # --- 1. calling the answers, through anything captured where they are loaded
+        "capture_default": _notebook(CHAPTER, {"max_pool2d": (
+            "from course_lib.pool import max_pool2d as _REF\n"
+            "def max_pool2d(x, kernel_size, stride=None, padding=0, _ref=_REF):\n"
+            "    return _ref(x, kernel_size, stride, padding)\n")}),
+        "capture_partial": _notebook(CHAPTER, {"max_pool2d": (
+            "import functools, course_lib.pool as _P\nmax_pool2d = functools.partial(_P.max_pool2d)\n")}),
+        "registry": _notebook(CHAPTER, {"max_pool2d": (
+            "from course_lib.testing import EXERCISES\nmax_pool2d = EXERCISES['max_pool2d'].reference\n")}),
+        "other_module": _notebook(CHAPTER, {"max_pool2d": (
+            "import sys, course_lib.viz\n"
+            "def max_pool2d(*args, **kwargs):\n"
+            "    for module in list(sys.modules.values()):\n"
+            "        for value in list(vars(module).values()):\n"
+            "            if getattr(value, '__module__', '') == 'course_lib.pool' and "
+            "getattr(value, '__name__', '') == 'max_pool2d':\n"
+            "                return value(*args, **kwargs)\n"
+            "    raise RuntimeError('not found')\n")}),
+        "gc_objects": _notebook(CHAPTER, {"max_pool2d": (
+            "import gc\n"
+            "def max_pool2d(*args, **kwargs):\n"
+            "    ref = next(o for o in gc.get_objects() if callable(o) and getattr(o, '__module__', '') == "
+            "'course_lib.pool' and getattr(o, '__name__', '') == 'max_pool2d')\n"
+            "    return ref(*args, **kwargs)\n")}),
+        "exec_source": _notebook(CHAPTER, {"max_pool2d": (
+            "import os, course_lib\n"
+            "def max_pool2d(*args, **kwargs):\n"
+            "    ns = {'__name__': 'course_lib.pool', '__package__': 'course_lib'}\n"
+            "    exec(open(os.path.join(os.path.dirname(course_lib.__file__), 'pool.py')).read(), ns)\n"
+            "    return ns['max_pool2d'](*args, **kwargs)\n")}),
+        "undo_switch_off": _notebook(CHAPTER, {"max_pool2d": (
+            "import sys\n_saved = dict(sys.modules)\n"
+            "def max_pool2d(*args, **kwargs):\n"
+            "    sys.modules.update(_saved)\n"
+            "    import course_lib.pool\n"
+            "    return course_lib.pool.max_pool2d(*args, **kwargs)\n")}),
+        "torch": _notebook(CHAPTER, {"max_pool2d": (
+            "import torch, torch.nn.functional as F\n"
+            "def max_pool2d(x, kernel_size, stride=None, padding=0):\n"
+            "    return F.max_pool2d(torch.from_numpy(x), kernel_size, stride, padding).numpy()\n")}),
+        # --- 2. rewriting the judge in the kernel (and a wrong answer)
+        "judge_rewrite": _notebook(CHAPTER, {"max_pool2d": blank}, added=[
+            "import course_lib.testing as T, course_lib.testing.core as C, numpy\n"
+            "C.compare = C._compare_in_call = C._expect_output = C.run_exercise = lambda *a, **k: None\n"
+            "T.check = T.hidden_check = lambda *a, **k: None\nnumpy.allclose = lambda *a, **k: True\n"]),
+        # --- 3. forging the records the old grader read
+        "forged_records": _notebook(CHAPTER, {"max_pool2d": blank}, added=[
+            "import os, numpy as np, json\nos.makedirs('.judge', exist_ok=True)\n"
+            "for name in ('max_pool2d.visible.0.npz', 'max_pool2d.hidden.301.npz'):\n"
+            "    np.savez('.judge/' + name, __meta__=np.array(json.dumps({'cases': [], 'callable': True})))\n"]),
+        # --- 4. precomputed hidden cases (seed 301 is public in the source)
+        "precomputed": _notebook(CHAPTER, {"max_pool2d": _precomputed_table()}),
+        # --- 6. links and special files in the working copy, and the notebook itself replaced by a link
+        "links": _notebook(CHAPTER, {}, added=[
+            f"import os\nos.symlink('/dev/zero', 'zero.bin')\nos.symlink({str(planted)!r}, 'planted')\n"
+            f"os.mkfifo('fifo')\nos.symlink({str(planted.parent)!r}, '.judge')\n"
+            f"os.remove('{CHAPTER}.ipynb')\nos.symlink({str(planted)!r}, '{CHAPTER}.ipynb')\n"]),
+        # --- 7. resources: memory over several processes, a fork bomb, /dev/shm, a 30 MB line, a huge answer
+        # three children of 3 GiB each (under the per-process RLIMIT_AS): the answer is right only if all
+        # three got their memory, i.e. if the limit were per process and not over the whole judge
+        "memory": _notebook(CHAPTER, {"max_pool2d": keep_rest + (
+            "\nimport os\nimport numpy as np\n_real = max_pool2d\n"
+            "def max_pool2d(*args, **kwargs):\n"
+            "    kids = []\n"
+            "    for _ in range(3):\n"
+            "        pid = os.fork()\n"
+            "        if pid == 0:\n"
+            "            block = bytearray(3 << 30)\n"
+            "            for i in range(0, len(block), 4096): block[i] = 1\n"
+            "            os._exit(0)\n"
+            "        kids.append(pid)\n"
+            "    ok = all(os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]) == 0 for pid in kids)\n"
+            "    out = _real(*args, **kwargs)\n"
+            "    return out if ok else np.zeros_like(out)\n")}),
+        "fork_bomb": _notebook(CHAPTER, {"max_pool2d": keep_rest + (
+            "\nimport os\n_real = max_pool2d\n"
+            "def max_pool2d(*args, **kwargs):\n"
+            "    for _ in range(2000):\n"
+            "        if os.fork() == 0:\n"
+            "            import time; time.sleep(60); os._exit(0)\n"
+            "    return _real(*args, **kwargs)\n")}),
+        "shm_and_output": _notebook(CHAPTER, {}, added=[
+            f"open('/dev/shm/{MARKER}', 'w').write('x')\nprint('y' * 30_000_000)\n"]),
+        "huge_answer": _notebook(CHAPTER, {"max_pool2d": (
+            "import numpy as np\ndef max_pool2d(x, kernel_size, stride=None, padding=0):\n"
+            "    return np.ones(300 << 20, dtype=np.uint8)\n")}),
+        # --- 8. processes left behind (from the kernel: an added cell; from the judge: the solution cell)
+        "daemon": _notebook(CHAPTER, {"max_pool2d": daemon + keep_rest}, added=[daemon]),
+        # --- 9. injection into the feedback and formgrader
+        "injection": _notebook(CHAPTER, {}, markdown=[
+            "<script>window.pwned = 1</script> <img src=x onerror=\"window.pwned = 2\">"],
+            added=["from IPython.display import HTML, display, Javascript\n"
+                   "display(HTML('<script>window.pwned = 3</script><b>bold</b>'))\n"
+                   "display(Javascript('window.pwned = 4'))\n"]),
+        # --- 11. snooping: another course's solutions, world-readable on the machine
+        "snoop": _notebook(CHAPTER, {"max_pool2d": (
+            "def max_pool2d(*args, **kwargs):\n"
+            f"    ns = {{}}\n    exec(open({str(decoy)!r}).read(), ns)\n"
+            "    return ns['max_pool2d'](*args, **kwargs)\n")},
+            added=[f"print('DECOY:', 'def max_pool2d' in open({str(decoy)!r}).read())\n"]),
+    }
+
+
+def _snapshot(paths: list[Path]) -> dict[str, tuple]:
+    return {str(p): (hashlib.sha256(p.read_bytes()).hexdigest(), stat.S_IMODE(p.lstat().st_mode), p.lstat().st_uid)
+            for p in paths}
+
+
+def _leftovers() -> list[str]:
+    found = []
+    for pid in os.listdir("/proc"):
+        if pid.isdigit():
+            try:
+                if MARKER.encode() in Path(f"/proc/{pid}/cmdline").read_bytes():
+                    found.append(pid)
+            except OSError:
+                pass
+    return found
+
+
+def test_hostile_class(tmp_path, build_env, request):
+    if (why := _available()) is not None:
+        pytest.skip(f"no sandbox on this machine: {why}")
+    # what must not change or be read: a root-only file, the course's own files, another course's solutions
+    planted_dir = tmp_path / "root-only"
+    planted_dir.mkdir(mode=0o700)
+    planted = planted_dir / "secret.txt"
+    planted.write_text("root's file\n")
+    planted.chmod(0o600)
+    # another course's checkout next to this one (not under /tmp, which a kernel has its own of anyway)
+    other = ROOT.parent / f".decoy-course-{os.getpid()}-{tmp_path.name}"
+    request.addfinalizer(lambda: shutil.rmtree(other, ignore_errors=True))
+    (other / "solutions").mkdir(parents=True)
+    decoy = other / "solutions" / "pool_answers.py"
+    decoy.write_text((ROOT / "course_lib" / "pool.py").read_text().replace("from .", "from course_lib."))
+    for path in (other, other / "solutions"):
+        path.chmod(0o755)
+    decoy.chmod(0o644)
+    watched = [planted, decoy, *sorted((ROOT / "solutions").glob("ch0[23]*.py")), ROOT / "course_lib" / "pool.py"]
+    before = _snapshot(watched)
+
+    subs = tmp_path / "subs"
+    subs.mkdir()
+    for student, nb in _attacks(decoy, planted).items():
+        nbformat.write(nb, subs / f"{student}.ipynb")
+    honest = _notebook(CHAPTER, {})
+    nbformat.write(honest, subs / "honest.ipynb")
+    os.symlink(planted, subs / "symlinked.ipynb")                          # row 6: the submission is a link
+    os.mkfifo(subs / "fifo.ipynb")                                         # row 6: a FIFO that would hang a reader
+    out = tmp_path / "out"
+    proc = subprocess.run([sys.executable, "-m", "autograder.cli", "grade", str(subs), "--chapter", CHAPTER,
+                           "--out", str(out), "--workers", "2", "--timeout", "120"],
+                          capture_output=True, text=True, timeout=1500, env=build_env)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+
+    rows: dict[str, dict[str, dict]] = {}
+    for r in csv.DictReader((out / "grades.csv").open()):
+        rows.setdefault(r["student"], {})[r["exercise"]] = r
+
+    def lost(student: str) -> set[str]:
+        return {ex for ex, r in rows[student].items() if float(r["score"]) < float(r["max"])}
+
+    assert lost("honest") == set(), rows["honest"]
+    attacked_max_pool = ["capture_default", "capture_partial", "registry", "other_module", "gc_objects",
+                         "exec_source", "undo_switch_off", "torch", "judge_rewrite", "forged_records", "precomputed",
+                         "memory", "fork_bomb", "huge_answer", "snoop"]
+    for student in attacked_max_pool:
+        assert "max_pool2d" in lost(student), (student, rows[student]["max_pool2d"])
+        assert lost(student) <= {"max_pool2d"}, (student, {e: rows[student][e]["reason"] for e in lost(student)})
+    assert "torch" in rows["torch"]["max_pool2d"]["reason"]
+    assert "over the limit" in rows["huge_answer"]["max_pool2d"]["reason"], rows["huge_answer"]["max_pool2d"]
+    for student in ("links", "shm_and_output", "daemon", "injection"):   # attacks on the machine, not on points
+        assert lost(student) == set(), (student, {e: rows[student][e]["reason"] for e in lost(student)})
+    for student in ("symlinked", "fifo"):
+        assert all(float(r["score"]) == 0 for r in rows[student].values()), rows[student]
+        assert all("not a valid notebook" in r["reason"] for r in rows[student].values()), rows[student]
+
+    # the machine: nothing outside the output changed, nothing left running or in /dev/shm
+    assert _snapshot(watched) == before
+    assert not _leftovers(), "a hostile notebook left a process running"
+    assert not Path(f"/dev/shm/{MARKER}").exists()
+    feedback = out / "feedback"
+    assert sorted(p.name for p in (feedback / "links").iterdir()) == [f"{CHAPTER}.html"]
+    sizes = {p.parent.name: p.stat().st_size for p in feedback.glob("*/*.html")}
+    assert sizes["shm_and_output"] < 2 * sizes["honest"] + 200_000, sizes
+    page = (feedback / "injection" / f"{CHAPTER}.html").read_text()
+    for live in ("<script>window.pwned", "onerror=\"window.pwned", "<b>bold</b>", "window.pwned = 4"):
+        assert live not in page, f"student HTML reached the feedback: {live}"
+    assert html_module.escape("<script>window.pwned") in page  # shown as text
+    graded = nbformat.read(out / "autograded" / "snoop" / CHAPTER / f"{CHAPTER}.ipynb", as_version=4)
+    assert "DECOY: True" not in json.dumps(graded.cells[-1].get("outputs", [])), "the kernel read the decoy"
+    seeds = json.loads((out / "seeds.json").read_text())
+    assert set(seeds) == {CHAPTER} and seeds[CHAPTER] != 301
+
+
+def test_speed_check_is_timed_by_the_grader(tmp_path, build_env):
+    """Row 5: Chapter 2's speed check. The loop version submitted as conv2d, with the kernel's and the
+    judge's clocks patched to report no time, still fails: the grader times the calls itself."""
+    if (why := _available()) is not None:
+        pytest.skip(f"no sandbox on this machine: {why}")
+    chapter = "ch02_convolution"
+    solved = _solutions(chapter)
+    fake_clock = "import time\ntime.perf_counter = lambda: 0.0\ntime.perf_counter_ns = lambda: 0\n"
+    slow = solved["conv2d_naive"].replace("def conv2d_naive", "def conv2d")
+    subs = tmp_path / "subs"
+    subs.mkdir()
+    nbformat.write(_notebook(chapter, {"conv2d": fake_clock + slow}, added=[fake_clock]), subs / "clock.ipynb")
+    out = tmp_path / "out"
+    proc = subprocess.run([sys.executable, "-m", "autograder.cli", "grade", str(subs), "--chapter", chapter,
+                           "--out", str(out), "--workers", "1", "--no-feedback"],
+                          capture_output=True, text=True, timeout=900, env=build_env)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    rows = {r["exercise"]: r for r in csv.DictReader((out / "grades.csv").open())}
+    lost = {ex for ex, r in rows.items() if float(r["score"]) < float(r["max"])}
+    assert lost == {"conv2d"}, {ex: rows[ex]["reason"] for ex in lost}
+    assert "Vectorise" in rows["conv2d"]["reason"]
+
+
+def test_csv_cells_cannot_be_formulas(tmp_path):
+    """Row 9: a reason or an id that starts like a formula lands in grades.csv as text."""
+    from autograder.grading import ExerciseResult, StudentResult, read_csv, write_csv
+
+    result = StudentResult("-alice", "ch03_pooling", [ExerciseResult("max_pool2d", 0, 3,
+                                                                     '=HYPERLINK("http://x","click")')])
+    write_csv([result], tmp_path / "grades.csv")
+    raw = (tmp_path / "grades.csv").read_text()
+    assert "'=HYPERLINK" in raw and "'-alice" in raw
+    rows = read_csv(tmp_path / "grades.csv")
+    assert rows[0]["student"] == "-alice" and rows[0]["reason"].startswith("=HYPERLINK")
