@@ -21,11 +21,11 @@ from autograder.judge import (
     JudgeProcess,
     JudgeStopped,
     absent_modules,
+    check_calls,
     code_cells,
     exercise_seed,
     judge_notebook,
     judge_view,
-    check_calls,
 )
 from autograder.wire import FrameError, Opaque, decode, decode_frame, encode, encode_frame, read_frame
 from course_lib.testing import EXERCISES
