@@ -142,7 +142,33 @@ def _cmd_grade(course: Course, args: argparse.Namespace) -> int:
           + (f" {reused} unchanged since an earlier run: not graded again (--regrade to force)." if reused else ""))
     print(f"Wrote {out / 'grades.csv'}" + ("" if args.no_feedback else f" and feedback in {out / 'feedback'}/"))
     _print_report(out / "grades.csv", out / "report")
+    _print_similarity(course, subs, out / "report")
     return 0
+
+
+def _print_similarity(course: Course, subs, out: Path) -> None:
+    """report/similarity.{csv,html}: each solution against the references and the other submissions."""
+    import nbformat
+
+    from .build import ensure_source
+    from .grading import read_submitted
+    from .similarity import compare_submissions, write_similarity
+
+    matches = []
+    for chapter in sorted({s.chapter for s in subs}):
+        notebooks = {}
+        for sub in subs:
+            if sub.chapter == chapter:
+                try:
+                    notebooks[sub.student] = nbformat.reads(read_submitted(sub.path), as_version=4)
+                except Exception:  # not a notebook: nothing to compare (its grade says why)
+                    continue
+        source = nbformat.read(ensure_source(course, chapter), as_version=4)
+        release = nbformat.read(course.chapter_notebook(chapter), as_version=4)
+        matches += compare_submissions(chapter, source, release, notebooks)
+    _, page = write_similarity(matches, out)
+    flagged = sum(m.flagged for m in matches)
+    print(f"Similarity: {flagged} flagged pair(s) of near-copies for staff to look at — {page}")
 
 
 def _print_report(grades: Path, out: Path) -> None:
