@@ -292,9 +292,10 @@ def roi_pool(input, boxes, output_size, spatial_scale=1.0):
 def yolo_decode(output, image_size, num_boxes=2):
     """Decode a YOLO v1 output tensor into boxes and class-specific confidence scores.
 
-    Cell (i, j) of the S × S grid predicts B boxes ``(x, y, w, h, confidence)`` followed by C class
-    probabilities: ``output[i, j] = [x, y, w, h, conf] * B + [p_1 … p_C]``. x, y are the box centre
-    relative to the cell (0…1), w, h relative to the whole image. The score of box b for class c
+    Cell (i, j) of the S × S grid predicts B boxes ``(x, y, √w, √h, confidence)`` followed by C class
+    probabilities: ``output[i, j] = [x, y, √w, √h, conf] * B + [p_1 … p_C]``. x, y are the box centre
+    relative to the cell (0…1), w, h relative to the whole image; the network predicts their square
+    roots (Redmon et al. 2016, sec. 2.2), so they are squared here. The score of box b for class c
     is ``conf_b · p_c`` = Pr(class) · IoU, as in the paper.
 
     Args:
@@ -315,7 +316,7 @@ def yolo_decode(output, image_size, num_boxes=2):
     rows, cols = np.meshgrid(np.arange(S), np.arange(S), indexing="ij")
     cx = (cols[..., None] + box[..., 0]) / S * image_size
     cy = (rows[..., None] + box[..., 1]) / S * image_size
-    w, h = box[..., 2] * image_size, box[..., 3] * image_size
+    w, h = box[..., 2] ** 2 * image_size, box[..., 3] ** 2 * image_size  # from the predicted √w, √h
     boxes = np.stack([cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2], axis=-1).reshape(-1, 4)
     scores = (box[..., 4:5] * probs[:, :, None, :]).reshape(S * S * B, -1)  # (S·S·B, C)
     return boxes, scores

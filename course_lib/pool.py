@@ -19,6 +19,7 @@ __all__ = [
     "max_pool2d",
     "max_pool2d_backward",
     "spatial_pyramid_pool",
+    "spp_windows",
 ]
 
 
@@ -198,29 +199,71 @@ def adaptive_avg_pool2d(x, output_size):
     return _adaptive_pool(x, output_size, np.mean)
 
 
-def spatial_pyramid_pool(x, levels=(1, 2, 4), mode="max"):
+def spp_windows(size, n):
+    """SPP-net's pooling window and stride for n bins over ``size`` cells: ``(ceil(size/n), floor(size/n))``.
+
+    He et al. (2014, sec. 2.3) implement a pyramid level of n×n bins on an a×a map as a sliding-window
+    pooling with window ⌈a/n⌉ and stride ⌊a/n⌋. That gives exactly n windows only when
+    ``size % n <= size // n`` (true for the paper's 13×13 conv5 maps and levels 6, 3, 2, 1), so any other
+    size raises ``ValueError``. When ``size % n >= 2`` the n windows leave the last ``size % n - 1`` cells out.
+
+    Args:
+        size: H or W of the feature map.
+        n: bins along that axis.
+
+    Returns:
+        (window, stride) as ints.
+    """
+    window, stride = -(-size // n), size // n
+    if stride < 1 or (size - window) // stride + 1 != n:
+        count = 0 if stride < 1 else (size - window) // stride + 1
+        raise ValueError(f"SPP-net's windows do not give {n} bins on {size} cells: window ⌈{size}/{n}⌉ = {window}, "
+                         f"stride ⌊{size}/{n}⌋ = {stride} give {count}; use bins='adaptive'")
+    return window, stride
+
+
+def spatial_pyramid_pool(x, levels=(6, 3, 2, 1), bins="paper", mode="max"):
     """Spatial pyramid pooling (SPP-net, He et al. 2014): a fixed-length vector for any input size.
 
-    Level ``l`` pools each channel into an l x l grid; levels (1, 2, 4) give 1 + 4 + 16 = 21 bins
-    per channel whatever H and W are, so a conv net can feed fully-connected layers with images
-    of any size. Equals ``torch.cat([F.adaptive_max_pool2d(x, l).flatten(1) for l in levels], 1)``
-    (``F.adaptive_avg_pool2d`` for ``mode="avg"``).
+    Level ``n`` pools each channel into an n×n grid and the levels are concatenated: the paper's
+    experiments use levels (6, 3, 2, 1), 36 + 9 + 4 + 1 = 50 bins per channel; its illustration (and
+    the lecture notes) use (4, 2, 1), 21 bins. Two ways to place the bins:
+
+    * ``bins="paper"``: SPP-net's sliding windows, window ⌈H/n⌉ × ⌈W/n⌉ and stride ⌊H/n⌋ × ⌊W/n⌋
+      (see :func:`spp_windows`), i.e. ``F.max_pool2d(x, (ceil(H/n), ceil(W/n)), (H//n, W//n))``;
+      ``ValueError`` for a size where these windows do not give n bins.
+    * ``bins="adaptive"``: torch's adaptive bins, ``F.adaptive_max_pool2d(x, n)``, which give n bins
+      for any size (bin i covers floor(i·H/n) … ceil((i+1)·H/n) − 1).
+
+    Where ``H % n`` is 0 or 1 the two agree; otherwise the paper's windows leave the last rows
+    (columns) out and the adaptive bins do not.
 
     Args:
         x: input of shape (N, C, H, W).
-        levels: grid sizes, each an int >= 1.
+        levels: grid sizes n, each an int >= 1.
+        bins: "paper" or "adaptive".
         mode: "max" or "avg".
 
     Returns:
-        Array of shape (N, C * sum(l*l for l in levels)), level by level, channel-major within a level.
+        Array of shape (N, C * sum(n*n for n in levels)), level by level, channel-major within a level.
     """
     check_nchw(x, "x")
-    pools = {"max": adaptive_max_pool2d, "avg": adaptive_avg_pool2d}
-    if mode not in pools:
+    adaptive = {"max": adaptive_max_pool2d, "avg": adaptive_avg_pool2d}
+    sliding = {"max": max_pool2d, "avg": avg_pool2d}
+    if mode not in adaptive:
         raise ValueError(f'mode must be "max" or "avg", got {mode!r}')
+    if bins not in ("paper", "adaptive"):
+        raise ValueError(f'bins must be "paper" or "adaptive", got {bins!r}')
     levels = tuple(levels)
     if not levels or not all(isinstance(l, Integral) and not isinstance(l, bool) and l >= 1 for l in levels):
         raise ValueError(f"levels must be a non-empty sequence of ints >= 1, got {levels!r}")
-    n = x.shape[0]
-    parts = [pools[mode](x, int(l)).reshape(n, -1) for l in levels]  # each (N, C*l*l)
-    return np.concatenate(parts, axis=1)  # (N, C * sum(l*l))
+    n, _, h, w = x.shape
+    parts = []
+    for level in (int(l) for l in levels):
+        if bins == "adaptive":
+            pooled = adaptive[mode](x, level)  # (N, C, level, level)
+        else:
+            (kh, sh), (kw, sw) = spp_windows(h, level), spp_windows(w, level)
+            pooled = sliding[mode](x, (kh, kw), (sh, sw))  # (N, C, level, level)
+        parts.append(pooled.reshape(n, -1))  # (N, C*level*level)
+    return np.concatenate(parts, axis=1)  # (N, C * sum(level**2))

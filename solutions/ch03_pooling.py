@@ -16,8 +16,9 @@
 #
 # Two numbers worth remembering: AlexNet (Krizhevsky et al., 2012) used *overlapping* 3×3 windows
 # with stride 2 and reported 0.4 % / 0.3 % lower top-1 / top-5 error than non-overlapping 2×2;
-# SPP-net (He et al., 2014) pooled the last feature map into a pyramid of 1×1, 2×2 and 4×4 bins —
-# **21 bins per channel whatever the image size** — so one network could take images of any size.
+# SPP-net (He et al., 2014) pooled the last feature map into a pyramid of grids — 6×6, 3×3, 2×2 and 1×1
+# in its experiments, **50 bins per channel whatever the image size** (the paper's figure and the
+# lecture notes draw 4×4, 2×2, 1×1: 21 bins) — so one network could take images of any size.
 #
 # | # | you write | points |
 # |---|---|---|
@@ -27,7 +28,7 @@
 # | 4 | `avg_pool2d_backward` | 2 |
 # | 5 | `global_avg_pool2d` | 1 |
 # | 6 | `adaptive_max_pool2d` — a fixed output size for any input | 2 |
-# | 7 | `spatial_pyramid_pool` — SPP-net's 21 bins | 2 |
+# | 7 | `spatial_pyramid_pool` — SPP-net's 50 (or the notes' 21) bins | 2 |
 #
 # Semantics follow `torch.nn.functional` exactly (checked against it): `stride` defaults to
 # `kernel_size`; max pooling pads with −∞ (padding never wins), average pooling pads with zeros and
@@ -365,28 +366,51 @@ hidden_check("adaptive_max_pool2d", adaptive_max_pool2d, seed=306)
 # ## 7. Spatial pyramid pooling (SPP-net)
 #
 # R-CNN had to warp every region to 227×227 because the fully-connected layers need a fixed-length
-# input. SPP-net pools the last feature map at several grid sizes and concatenates: levels 1, 2 and
-# 4 give $1 + 4 + 16 = 21$ bins per channel, so the vector has length $21\,C$ **for any image size**.
-# The coarse level is global pooling; the finer ones keep where things are.
+# input. SPP-net pools the last feature map at several grid sizes n and concatenates the levels. The
+# paper's experiments use n = 6, 3, 2, 1: $36 + 9 + 4 + 1 = 50$ bins per channel; its illustration and
+# the lecture notes use 4, 2, 1: $16 + 4 + 1 = 21$. Either way the vector has a fixed length, 50·C or
+# 21·C, **for any image size**. The coarse level is global pooling; the finer ones keep where things are.
 #
-# **Exercise 7.** `spatial_pyramid_pool(x, levels=(1, 2, 4))`: for each level l, max-pool to l×l with
-# your `adaptive_max_pool2d`, flatten to (N, C·l·l), and concatenate the levels in order → shape
-# (N, C·Σ l²). (This equals `torch.cat([F.adaptive_max_pool2d(x, l).flatten(1) for l in levels], 1)`.)
+# *Where* do the bins go? Two rules are in use:
+#
+# * **SPP-net's windows** (the paper, section 2.3): on an a×a map, level n is an ordinary max pooling
+#   with window ⌈a/n⌉ and stride ⌊a/n⌋. On the paper's 13×13 conv5 maps, level 6 has windows of 3 with
+#   stride 2, level 3 windows of 5 with stride 4. The rule gives exactly n windows only when
+#   a mod n ≤ ⌊a/n⌋ — on a 10×10 map, level 6 would give 9 windows of 2 — and when a mod n ≥ 2 the
+#   windows leave the last (a mod n) − 1 rows out (14 rows, n = 4: windows of 4, stride 3, rows 0…12).
+# * **Adaptive bins** (PyTorch's `adaptive_max_pool2d`, section 6): n bins for any size, covering every row.
+#
+# Where a mod n is 0 or 1 — as for 13×13 with 6, 3, 2, 1 — the two rules give the same bins.
+#
+# **Exercise 7.** `spatial_pyramid_pool(x, levels=(6, 3, 2, 1), bins="paper")`: for each level n, pool
+# x to n×n — with `bins="paper"`, your `max_pool2d` with window (⌈H/n⌉, ⌈W/n⌉) and stride (⌊H/n⌋, ⌊W/n⌋)
+# (in integers ⌈H/n⌉ is `-(-H // n)`; the checks only use sizes where this gives n×n bins), with
+# `bins="adaptive"` your `adaptive_max_pool2d(x, n)` — then flatten to (N, C·n·n) and concatenate the
+# levels in order → shape (N, C·Σ n²). The same in torch: `F.max_pool2d(x, (-(-H // n), -(-W // n)),
+# (H // n, W // n))`, or `F.adaptive_max_pool2d(x, n)`, flattened and concatenated with `torch.cat`.
 
 # %% nbgrader={"grade": false, "grade_id": "spatial_pyramid_pool", "locked": false, "schema_version": 3, "solution": true, "task": false}
-def spatial_pyramid_pool(x, levels=(1, 2, 4)):
+def spatial_pyramid_pool(x, levels=(6, 3, 2, 1), bins="paper"):
     """Spatial pyramid pooling: a fixed-length vector from a feature map of any size.
 
     Args:
         x: input of shape (N, C, H, W).
-        levels: grid sizes of the pyramid.
+        levels: grid sizes n of the pyramid.
+        bins: "paper" (SPP-net's windows ⌈H/n⌉, strides ⌊H/n⌋) or "adaptive" (adaptive_max_pool2d).
 
     Returns:
-        Array of shape (N, C·Σ l²).
+        Array of shape (N, C·Σ n²).
     """
     ### BEGIN SOLUTION
-    n = x.shape[0]
-    return np.concatenate([adaptive_max_pool2d(x, level).reshape(n, -1) for level in levels], axis=1)
+    N, _, H, W = x.shape
+    parts = []
+    for n in levels:
+        if bins == "paper":
+            pooled = max_pool2d(x, (-(-H // n), -(-W // n)), (H // n, W // n))  # (N, C, n, n)
+        else:
+            pooled = adaptive_max_pool2d(x, n)                                 # (N, C, n, n)
+        parts.append(pooled.reshape(N, -1))
+    return np.concatenate(parts, axis=1)
     ### END SOLUTION
 
 
@@ -399,19 +423,34 @@ hidden_check("spatial_pyramid_pool", spatial_pyramid_pool, seed=307)
 ### END HIDDEN TESTS
 
 # %% [markdown]
-# The promise, kept: feature maps of very different sizes give vectors of the same length, 21·C —
-# and your function agrees with the PyTorch construction.
+# The promise, kept: feature maps of very different sizes give vectors of the same length — 50·C with
+# the paper's levels, 21·C with the notes' — and your function agrees with the PyTorch constructions.
+# The last line shows the two bin rules disagreeing on a 14×14 map: a maximum in the last row is seen
+# by the adaptive bins and missed by SPP-net's windows.
+
 
 # %%
-rng = np.random.default_rng(5)
-for h, w in [(13, 13), (10, 17), (6, 6), (40, 25)]:
-    fmap = rng.standard_normal((1, 256, h, w))
-    vec = spatial_pyramid_pool(fmap)
-    ref = torch.cat([F.adaptive_max_pool2d(torch.from_numpy(fmap), lv).flatten(1) for lv in (1, 2, 4)], 1)
-    print(f"feature map 256×{h}×{w:<3} → vector of length {vec.shape[1]} (= 21·256: {vec.shape[1] == 21 * 256}); "
-          f"matches torch: {np.allclose(vec, ref.numpy())}")
+def torch_spp(fmap, levels, bins):
+    t, (h, w) = torch.from_numpy(fmap), fmap.shape[-2:]
+    level = {"paper": lambda n: F.max_pool2d(t, (-(-h // n), -(-w // n)), (h // n, w // n)),
+             "adaptive": lambda n: F.adaptive_max_pool2d(t, n)}[bins]
+    return torch.cat([level(n).flatten(1) for n in levels], 1)
 
-# %% [markdown]
+
+rng = np.random.default_rng(5)
+for (h, w), levels, bins in [((13, 13), (6, 3, 2, 1), "paper"), ((27, 40), (6, 3, 2, 1), "paper"),
+                             ((10, 10), (6, 3, 2, 1), "adaptive"), ((13, 9), (4, 2, 1), "paper"),
+                             ((40, 25), (4, 2, 1), "adaptive")]:
+    fmap = rng.standard_normal((1, 256, h, w))
+    vec = spatial_pyramid_pool(fmap, levels, bins)
+    bins_per_channel = sum(n * n for n in levels)
+    print(f"256×{h}×{w:<3} levels {levels}, {bins:>8} bins → length {vec.shape[1]} (= {bins_per_channel}·256: "
+          f"{vec.shape[1] == bins_per_channel * 256}); matches torch: {np.allclose(vec, torch_spp(fmap, levels, bins).numpy())}")
+corner = np.zeros((1, 1, 14, 14))
+corner[0, 0, 13, 13] = 1.0
+print("14×14 map, a 1 in the last row and column, level 4: paper windows see",
+      spatial_pyramid_pool(corner, (4,), "paper").max(), "/ adaptive bins see", spatial_pyramid_pool(corner, (4,), "adaptive").max())
+
 # ## 8. How invariant is pooling to shifts?
 #
 # Shift a digit by one pixel: the raw pixels change a lot; after 2×2 max pooling fewer values
@@ -463,7 +502,9 @@ explorer
 # * Max pooling routes the gradient to the arg-max; average pooling spreads it evenly. Overlapping
 #   windows add their gradients.
 # * Global average pooling replaces the FC layers (NiN, GoogLeNet); adaptive pooling fixes the output
-#   size; SPP-net's 1+4+16 = 21 bins per channel give fixed-length features for any input size.
+#   size; SPP-net's pyramid — 36+9+4+1 = 50 bins per channel in the paper's experiments, 16+4+1 = 21 in
+#   the notes — gives fixed-length features for any input size. SPP-net places them with windows ⌈a/n⌉
+#   and strides ⌊a/n⌋, PyTorch's adaptive pooling with bins that always cover the whole map.
 #
 # Glossary (English–中文): `from course_lib.glossary import show_glossary; show_glossary("ch03")`.
 # Check your notebook with `course check chapters/ch03_pooling/ch03_pooling.ipynb`.

@@ -239,7 +239,7 @@ def test_yolo_v1_decodes_98_boxes_and_places_a_box_in_its_cell():
     single = np.zeros((2, 2, 7))
     single[1, 0] = [0.5, 0.5, 0.5, 0.25, 0.8, 0.25, 0.75]
     boxes, scores = detection.yolo_decode(single, 64, 1)
-    np.testing.assert_allclose(boxes[2], [0.0, 40.0, 32.0, 56.0])  # cell (1, 0): centre (16, 48), 32×16
+    np.testing.assert_allclose(boxes[2], [8.0, 46.0, 24.0, 50.0])  # cell (1, 0): centre (16, 48); √w, √h → 16×4
     np.testing.assert_allclose(scores[2], [0.2, 0.6])
     with pytest.raises(ValueError):
         detection.yolo_decode(np.zeros((7, 7, 10)), 448)

@@ -1,5 +1,7 @@
 """course_lib.pool against torch.nn.functional (forward and autograd) and numerical gradients."""
 
+import math
+
 import numpy as np
 import pytest
 import torch
@@ -139,21 +141,70 @@ def test_adaptive_pool_none_keeps_input_size():
     assert out.shape == (1, 2, 5, 3)
 
 
-def torch_spp(x, levels, mode):
-    fn = F.adaptive_max_pool2d if mode == "max" else F.adaptive_avg_pool2d
-    return torch.cat([fn(torch.from_numpy(x), level).flatten(1) for level in levels], 1).numpy()
+def torch_spp(x, levels, mode, bins="adaptive"):
+    """The pyramid composed from torch: adaptive pools, or max/avg_pool2d with SPP-net's windows."""
+    xt, parts = torch.from_numpy(x), []
+    h, w = x.shape[-2:]
+    for n in levels:
+        if bins == "adaptive":
+            fn = F.adaptive_max_pool2d if mode == "max" else F.adaptive_avg_pool2d
+            parts.append(fn(xt, n).flatten(1))
+        else:
+            fn = F.max_pool2d if mode == "max" else F.avg_pool2d
+            kernel, stride = (math.ceil(h / n), math.ceil(w / n)), (h // n, w // n)
+            parts.append(fn(xt, kernel, stride).flatten(1))
+    return torch.cat(parts, 1).numpy()
+
+
+def paper_windows_fit(size, n):
+    """SPP-net's ⌈a/n⌉ windows with stride ⌊a/n⌋ give exactly n bins."""
+    return size >= n and (size - math.ceil(size / n)) // (size // n) + 1 == n
 
 
 @pytest.mark.parametrize("mode", ["max", "avg"])
 @pytest.mark.parametrize("hw", [(4, 4), (13, 13), (7, 10), (32, 21), (1, 1), (3, 2)])
-def test_spatial_pyramid_pool_matches_torch_and_has_fixed_length(mode, hw):
+def test_spatial_pyramid_pool_adaptive_matches_torch_and_has_fixed_length(mode, hw):
     x = np.random.default_rng(5).standard_normal((2, 3, *hw))
-    out = pool.spatial_pyramid_pool(x, mode=mode)
+    out = pool.spatial_pyramid_pool(x, levels=(1, 2, 4), bins="adaptive", mode=mode)
     assert out.shape == (2, 3 * 21)
     np.testing.assert_allclose(out, torch_spp(x, (1, 2, 4), mode), rtol=1e-12)
     np.testing.assert_allclose(
-        pool.spatial_pyramid_pool(x, levels=[3, 1], mode=mode), torch_spp(x, (3, 1), mode), rtol=1e-12
+        pool.spatial_pyramid_pool(x, levels=[3, 1], bins="adaptive", mode=mode), torch_spp(x, (3, 1), mode),
+        rtol=1e-12,
     )
+
+
+@settings(max_examples=80, deadline=None)
+@given(h=st.integers(1, 40), w=st.integers(1, 40), levels=st.lists(st.integers(1, 7), min_size=1, max_size=4),
+       mode=st.sampled_from(["max", "avg"]))
+def test_spatial_pyramid_pool_paper_windows_match_torch_max_pool2d(h, w, levels, mode):
+    x = np.random.default_rng(h * 100 + w).standard_normal((2, 3, h, w))
+    if all(paper_windows_fit(h, n) and paper_windows_fit(w, n) for n in levels):
+        out = pool.spatial_pyramid_pool(x, levels, bins="paper", mode=mode)
+        assert out.shape == (2, 3 * sum(n * n for n in levels))
+        np.testing.assert_allclose(out, torch_spp(x, levels, mode, bins="paper"), rtol=1e-12)
+    else:
+        with pytest.raises(ValueError, match="bins='adaptive'"):
+            pool.spatial_pyramid_pool(x, levels, bins="paper", mode=mode)
+
+
+def test_spatial_pyramid_pool_paper_setting_and_where_the_bins_differ():
+    """SPP-net's 13×13 conv5 with levels (6, 3, 2, 1): 50 bins per channel, and here the paper's windows
+    are exactly torch's adaptive bins. With H mod n ≥ 2 they differ: the paper's windows miss rows."""
+    x = np.random.default_rng(7).standard_normal((1, 4, 13, 13))
+    paper = pool.spatial_pyramid_pool(x)  # defaults: levels (6, 3, 2, 1), bins="paper"
+    assert paper.shape == (1, 4 * 50)
+    np.testing.assert_array_equal(paper, pool.spatial_pyramid_pool(x, bins="adaptive"))
+    assert pool.spp_windows(13, 6) == (3, 2) and pool.spp_windows(13, 3) == (5, 4)
+    # 14 rows, 4 bins: windows of 4 with stride 3 cover rows 0..12 only; the adaptive bins reach row 13
+    y = np.zeros((1, 1, 14, 14))
+    y[0, 0, 13, 13] = 1.0
+    assert pool.spatial_pyramid_pool(y, (4,), bins="paper").max() == 0.0
+    assert pool.spatial_pyramid_pool(y, (4,), bins="adaptive").max() == 1.0
+    # the paper's 180-pixel network has 10×10 conv5 maps: level 6 would need 9 windows of 2 with stride 1
+    with pytest.raises(ValueError, match=r"give 9; use bins='adaptive'"):
+        pool.spatial_pyramid_pool(np.zeros((1, 1, 10, 10)))
+    assert pool.spatial_pyramid_pool(np.zeros((1, 1, 10, 10)), bins="adaptive").shape == (1, 50)
 
 
 # --- errors --------------------------------------------------------------------------------------
@@ -197,6 +248,8 @@ def test_adaptive_and_spp_errors():
         pool.adaptive_avg_pool2d(x, (2, 2, 2))
     with pytest.raises(ValueError, match="mode"):
         pool.spatial_pyramid_pool(x, mode="sum")
+    with pytest.raises(ValueError, match="bins"):
+        pool.spatial_pyramid_pool(x, bins="fixed")
     for levels in [(), (0,), (1, 2.0), (True,)]:
         with pytest.raises(ValueError, match="levels"):
             pool.spatial_pyramid_pool(x, levels=levels)

@@ -287,7 +287,8 @@ def _yolo_visible():
     out = np.zeros((2, 2, 5 + 2))
     out[1, 0] = [0.5, 0.5, 0.5, 0.25, 0.8, 0.25, 0.75]
     return [
-        Case((out, 64, 1), note="S = 2, B = 1, C = 2: one box in cell (row 1, col 0)"),
+        Case((out, 64, 1), note="S = 2, B = 1, C = 2: one box in cell (row 1, col 0), centre (16, 48); √w = 0.5, "
+                                "√h = 0.25 → w = 0.25·64 = 16, h = 0.0625·64 = 4 pixels"),
         Case((rng.random((7, 7, 30)), 448), note="YOLO v1 on VOC: 7×7×30 → 98 boxes, 20 classes"),
         Case((rng.random((3, 3, 3 * 5 + 4)), 96, 3), note="S = 3, B = 3, C = 4"),
         Case((rng.random((7, 7, 10)), 448), raises=ValueError, note="5·B = 10 leaves no class probabilities"),
@@ -320,5 +321,6 @@ EXERCISES = {ex.name: ex for ex in [
     _exercise("average_precision", detection_metrics.average_precision, _ap_visible, _ap_hidden),
     _exercise("coco_map", detection_metrics.coco_map, _map_visible, _map_hidden, rtol=1e-9, atol=1e-9),
     _exercise("yolo_decode", detection.yolo_decode, _yolo_visible, _yolo_hidden,
-              output_names=("boxes", "scores"), hint="boxes (S·S·B, 4), scores (S·S·B, C)."),
+              output_names=("boxes", "scores"),
+              hint="boxes (S·S·B, 4), scores (S·S·B, C). YOLO v1 predicts √w and √h: square them."),
 ]}

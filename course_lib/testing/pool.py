@@ -93,19 +93,38 @@ def _adaptive_hidden(rng):
 
 def _spp_visible():
     rng = np.random.default_rng(8)
-    return [Case((randn(rng, 2, 3, 8, 8),), note="8×8 input → 3·21 = 63 values per image"),
-            Case((randn(rng, 1, 2, 13, 9),), note="any input size gives the same length"),
-            Case((randn(rng, 1, 2, 6, 6),), {"levels": (1, 3)}, note="levels (1, 3): 1 + 9 bins"),
-            Case((randn(rng, 1, 1, 4, 4),), {"levels": (4,)}, note="a single 4×4 level")]
+    return [Case((randn(rng, 2, 3, 13, 13),),
+                 note="SPP-net's setting: 13×13 conv5, levels (6, 3, 2, 1) → 50 bins per channel; level 6 has "
+                      "windows ⌈13/6⌉ = 3 with stride ⌊13/6⌋ = 2"),
+            Case((randn(rng, 1, 2, 13, 9),), {"levels": (4, 2, 1)},
+                 note="the notes' 21-bin pyramid (4, 2, 1) on a 13×9 map: windows (4, 3), strides (3, 2) at level 4"),
+            Case((randn(rng, 1, 2, 14, 14),), {"levels": (4,)},
+                 note="14 cells, 4 bins: windows of 4 with stride 3 cover cells 0…12 — SPP-net's windows leave "
+                      "the last cell out, torch's adaptive bins would not"),
+            Case((randn(rng, 1, 2, 10, 10),), {"bins": "adaptive"},
+                 note="bins='adaptive' on 10×10 (the paper's 180-pixel network), where SPP-net's windows cannot "
+                      "give 6 bins: torch's adaptive bins, as in adaptive_max_pool2d"),
+            Case((randn(rng, 1, 1, 7, 5),), {"levels": (1, 2, 4), "bins": "adaptive"},
+                 note="adaptive bins overlap where n does not divide the size")]
+
+
+def _fits_paper(size, n):
+    """SPP-net's windows ⌈size/n⌉ with stride ⌊size/n⌋ give exactly n bins."""
+    return size >= n and (size - -(-size // n)) // (size // n) + 1 == n
 
 
 def _spp_hidden(rng):
     cases = []
-    for _ in range(12):
-        levels = tuple(int(v) for v in sorted(rng.choice(np.arange(1, 7), size=int(rng.integers(1, 4)),
-                                                            replace=False)))
-        x = randn(rng, *(int(v) for v in rng.integers(1, 4, size=2)), *(int(v) for v in rng.integers(1, 16, size=2)))
-        cases.append(Case((x,), {"levels": levels}))
+    for i in range(14):
+        levels = tuple(int(v) for v in rng.choice(np.arange(1, 7), size=int(rng.integers(1, 4)), replace=False))
+        n, c = (int(v) for v in rng.integers(1, 4, size=2))
+        if i % 2:
+            cases.append(Case((randn(rng, n, c, *(int(v) for v in rng.integers(1, 16, size=2))),),
+                              {"levels": levels, "bins": "adaptive"}))
+            continue
+        sizes = [a for a in range(1, 40) if all(_fits_paper(a, lv) for lv in levels)]
+        h, w = (int(v) for v in rng.choice(sizes, size=2))
+        cases.append(Case((randn(rng, n, c, h, w),), {"levels": levels, "bins": "paper"}))
     return cases
 
 
@@ -123,5 +142,7 @@ EXERCISES = {ex.name: ex for ex in [
     _exercise("adaptive_max_pool2d", pool.adaptive_max_pool2d, _adaptive_visible, _adaptive_hidden,
              hint="Bin i covers rows floor(i·H/out) … ceil((i+1)·H/out) − 1."),
     _exercise("spatial_pyramid_pool", pool.spatial_pyramid_pool, _spp_visible, _spp_hidden,
-             hint="Concatenate each level's (N, C, l, l) output flattened to (N, C·l·l), level by level."),
+             hint="Level n: bins='paper' → max_pool2d with window ⌈H/n⌉ × ⌈W/n⌉ and stride ⌊H/n⌋ × ⌊W/n⌋; "
+                  "bins='adaptive' → adaptive_max_pool2d(x, n). Concatenate each level's (N, C, n, n) output "
+                  "flattened to (N, C·n·n), level by level."),
 ]}
