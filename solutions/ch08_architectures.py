@@ -10,17 +10,20 @@
 # # Chapter 8 — CNN architectures
 #
 # Between 2012 and 2015 the ImageNet (ILSVRC) top-5 error fell from 26.2 % (2012's best entry without a
-# CNN) to 3.57 %, and almost every step came with a new *architecture*: AlexNet (2012, 8 layers, 16.4 %), VGG (2014, 19 layers, 7.3 %),
-# GoogLeNet / Inception v1 (2014, 22 layers, 6.67 %) and ResNet (2015, 152 layers, 3.57 % — below the
-# ≈ 5.1 % of a trained human). The ideas behind them are few and reusable: ReLU, dropout and overlapping
+# CNN) to 3.57 %, and almost every step came with a new *architecture*: AlexNet (2012, 8 layers,
+# 16.4 %), VGG (2014, 19 layers, 7.3 %), GoogLeNet / Inception v1 (2014, 22 layers, 6.67 %) and ResNet
+# (2015, 152 layers, 3.57 % — below the ≈ 5.1 % of a trained human). These are the competition
+# *entries*, each an ensemble of several networks; section 8 puts the single-network figures next to
+# the single-network costs. The ideas behind them are few and reusable: ReLU, dropout and overlapping
 # max pooling (AlexNet); stacks of small 3×3 kernels (VGG); 1×1 convolutions and global average pooling
 # instead of huge fully-connected layers (Network in Network); parallel branches at several scales
 # (Inception); and shortcut connections that let a block learn a *residual* (残差) (ResNet, Highway).
 #
 # In this chapter you build these networks in PyTorch from blocks you write, reproduce their published
 # parameter counts exactly (AlexNet 61,100,840; VGG-16 138,357,544; ResNet-18 11,689,512; ResNet-50
-# 25,557,032 — torchvision's layouts), measure their cost, and watch the *degradation problem* that
-# ResNet solved happen on a small dataset.
+# 25,557,032 — torchvision's layouts), measure their cost, and watch the first symptom of the
+# *degradation problem* that ResNet solved — a deeper plain network that trains more slowly — on a small
+# dataset.
 #
 # | # | you write | points |
 # |---|---|---|
@@ -106,8 +109,10 @@ META = torch.device("meta")   # `with META: model = ...` builds a model without 
 # * `classifier`: Dropout → Linear 9216 → 4096 → ReLU → Dropout → Linear 4096 → 4096 → ReLU →
 #   Linear 4096 → `num_classes`.
 #
-# With `lrn=True`, insert `nn.LocalResponseNorm(5, alpha=1e-4, beta=0.75, k=2.0)` right after each of
-# the first two ReLUs. The forward pass flattens the 256×6×6 maps between `avgpool` and `classifier`.
+# With `lrn=True`, insert `nn.LocalResponseNorm(5, alpha=5e-4, beta=0.75, k=2.0)` right after each of
+# the first two ReLUs: the paper's n = 5, α = 10⁻⁴, β = 0.75, k = 2, with α × 5 because PyTorch divides
+# `alpha` by `size` (Chapter 5). The forward pass flattens the 256×6×6 maps between `avgpool` and
+# `classifier`.
 
 # %% nbgrader={"grade": false, "grade_id": "alexnet", "locked": false, "schema_version": 3, "solution": true, "task": false}
 class AlexNet(nn.Module):
@@ -116,7 +121,7 @@ class AlexNet(nn.Module):
     def __init__(self, num_classes=1000, dropout=0.5, lrn=False):
         super().__init__()
         ### BEGIN SOLUTION
-        norm = [nn.LocalResponseNorm(5, alpha=1e-4, beta=0.75, k=2.0)] if lrn else []
+        norm = [nn.LocalResponseNorm(5, alpha=5e-4, beta=0.75, k=2.0)] if lrn else []  # paper's α = 1e-4
         self.features = nn.Sequential(
             nn.Conv2d(3, 64, 11, stride=4, padding=2), nn.ReLU(), *norm, nn.MaxPool2d(3, 2),
             nn.Conv2d(64, 192, 5, padding=2), nn.ReLU(), *norm, nn.MaxPool2d(3, 2),
@@ -152,7 +157,9 @@ hidden_check("alexnet", alexnet, seed=801)
 # Where do the parameters and the computation go? `profile` (from `course_lib.architectures`) runs one
 # 224×224 image through the model with a forward hook on every conv and linear layer and counts the
 # parameters and multiply-accumulates (MACs) — with Chapter 2's `conv_flops` for the convolutions. On
-# the meta device nothing is computed. (LeNet-5 is in the table too, on its 32×32 digits.)
+# the meta device nothing is computed. (LeNet-5 is in the table too, on its 32×32 digits.) A MAC is one
+# multiply and one add, so the FLOPs are about twice the MACs; `conv_flops` kept its name from
+# Chapter 2 but counts MACs.
 
 # %%
 with META:
@@ -198,7 +205,8 @@ print(f"original AlexNet: {sum(counts.values()):,} parameters (the notes: 6000�
 # %% [markdown]
 # ## 2. VGG: depth from stacks of 3×3 convolutions
 #
-# VGG (Simonyan & Zisserman, 2014; 2nd in ILSVRC 2014 classification, 7.3 % top-5) uses one kind of
+# VGG (Simonyan & Zisserman, 2014; 2nd in ILSVRC 2014 classification, 7.3 % top-5 with an ensemble of
+# seven nets, 7.1 % for VGG-19 alone on the validation set) uses one kind of
 # convolution only — 3×3, stride 1, padding 1 — in five stages separated by 2×2 max pooling, with
 # 64 → 128 → 256 → 512 → 512 filters. Why 3×3? Two stacked 3×3 layers see a 5×5 window, three see
 # 7×7 (receptive field, Chapter 2), but with C channels in and out three 3×3 layers have
@@ -373,7 +381,8 @@ print(f"NiN: {count_params(nin_net):,} parameters, output {stage_shapes(nin_net,
 # %% [markdown]
 # ## 4. GoogLeNet and the Inception module
 #
-# GoogLeNet / Inception v1 (Szegedy et al., 2014) won ILSVRC 2014 with 6.67 % top-5 error, 22 layers,
+# GoogLeNet / Inception v1 (Szegedy et al., 2014) won ILSVRC 2014 with 6.67 % top-5 error (an ensemble
+# of seven models; one model: 7.89 % on the validation set), 22 layers,
 # about 1.5 billion multiply-adds and "12 times fewer parameters than AlexNet". Its unit is the
 # **Inception module**: four branches look at the same input at different scales — 1×1, 3×3, 5×5
 # convolutions and 3×3 max pooling — and their outputs are concatenated along the channels. To keep
@@ -459,10 +468,11 @@ print("output of each module:", {k: stage_shapes(goog, stages=[f"inception.{k}"]
                                  for k in ("3a", "3b", "4a", "4e", "5b")})
 
 # %% [markdown]
-# 1.59 G multiply-adds reproduces the paper's (and the notes') "1.5 billion". The notes' 500万 (5 M)
-# parameters is the paper's "12× fewer than AlexNet" (60 M / 12); counting every weight and bias of
-# Table 1 gives 7.0 M, of which 1.0 M is the final FC layer — still 9× fewer than AlexNet, for a
-# network almost three times as deep.
+# 1.59 G multiply-adds reproduces the paper's "1.5 billion multiply-adds" (the notes' "15亿次浮点运算",
+# 1.5 billion floating-point operations, is the same count of multiply-adds — about 3 G FLOPs). The
+# notes' 500万 (5 M) parameters is the paper's "12× fewer than AlexNet" (60 M / 12); counting every
+# weight and bias of Table 1 gives 7.0 M, of which 1.0 M is the final FC layer — still 9× fewer than
+# AlexNet, for a network almost three times as deep.
 #
 # **Auxiliary classifiers.** To give the middle of this 22-layer network a stronger gradient, GoogLeNet
 # attaches two small classifiers (average pool 5×5/3 → 1×1 conv 128 → FC 1024 → dropout 0.7 → FC) to
@@ -488,12 +498,14 @@ print(f"evaluation: one output {tuple(goog_aux(images).shape)}; the auxiliary he
 del goog_aux
 
 # %% [markdown]
-# **Inception v2 and v3: factorising convolutions.** Inception v2 (with batch normalisation, 4.8 %)
+# **Inception v2 and v3: factorising convolutions.** Inception v2 (with batch normalisation; an ensemble
+# of six: 4.82 % top-5 on the ImageNet *test* set — the notes' 4.8 % — and 4.9 % on the validation set)
 # replaced each 5×5 convolution by two 3×3 ones, as VGG does: $2 \cdot 9 = 18$ instead of 25 weights per
-# channel pair (28 % fewer) for the same 5×5 window. Inception v3 (3.5 %) went further and split an
-# n×n convolution into a 1×n followed by an n×1 one: $2n$ instead of $n^2$ weights — 33 % fewer for 3×3,
-# 71 % fewer for 7×7 — with one more non-linearity. (Inception v4 / Inception-ResNet, 3.08 %, added
-# residual connections, section 5.)
+# channel pair (28 % fewer) for the same 5×5 window. Inception v3 (3.5 %, an ensemble of four, validation)
+# went further and split an n×n convolution into a 1×n followed by an n×1 one: $2n$ instead of $n^2$
+# weights — 33 % fewer for 3×3, 71 % fewer for 7×7 — with one more non-linearity. (Inception v4 /
+# Inception-ResNet, 3.08 % with an ensemble of four on the test set, added residual connections,
+# section 5.)
 
 # %%
 C = 64
@@ -545,9 +557,12 @@ plt.tight_layout()
 plt.show()
 
 # %% [markdown]
-# The 22-layer plain network trains *worse* than the 4-layer one — on the training set — although it
-# could represent everything the shallow one can. With shortcuts, the same 22 layers train fastest of
-# all. That is the degradation problem (退化问题) and its cure, in a few seconds.
+# In these four epochs the 22-layer plain network trains *more slowly* than the 4-layer one — its
+# training loss stays higher — although it could represent everything the shallow one can. With
+# shortcuts, the same 22 layers train fastest of all. A short run shows only this early symptom: the
+# degradation problem (退化问题) proper is that the deeper plain network's training error stays higher
+# when both are trained to convergence, which He et al. show for 20 vs 56 layers on CIFAR-10 and 18 vs
+# 34 layers on ImageNet (their Figures 1 and 4) — hours of training, not seconds.
 #
 # ### The basic block
 #
@@ -761,7 +776,8 @@ plt.tight_layout()
 plt.show()
 
 # %% [markdown]
-# ResNet-152 (3.57 % top-5 in ILSVRC 2015) has 60 M parameters — as many as AlexNet — for 19× the depth;
+# ResNet-152 (4.49 % top-5 on its own on the validation set; 3.57 % in ILSVRC 2015 as part of an ensemble)
+# has 60 M parameters — as many as AlexNet — for 19× the depth;
 # most of VGG's parameters were in its FC layers, ResNet has a single FC layer after global average
 # pooling.
 #
@@ -889,9 +905,18 @@ print(f"mean transform gate T(x) = {float(gate.mean()):.3f} (σ(−2) = {float(t
 # %% [markdown]
 # ## 8. Parameters versus computation
 #
-# The whole zoo on one chart: parameters against multiply-accumulates for one 224×224 image (LeNet-5:
-# 32×32 digits), measured by `profile` with forward hooks on the meta device, with the top-5 errors on
-# ImageNet quoted in the lecture notes.
+# The whole zoo on one chart: parameters against multiply-accumulates (MACs; FLOPs ≈ 2 × MACs, one
+# multiply and one add each) for one 224×224 image (LeNet-5: 32×32 digits), measured by `profile` with
+# forward hooks on the meta device. Next to these single-network costs, the ImageNet top-5 error of a
+# *single* network from each paper, and the competition entry the lecture notes quote — an ensemble
+# every time:
+#
+# | network | single network | ensemble (competition entry) |
+# |---|---|---|
+# | AlexNet | 18.2 % (1 CNN, val) | 16.4 % (5 CNNs, test) |
+# | VGG-19 | 7.1 % (multi-crop & dense, val) | 7.3 % (7 nets, test; 6.8 % with 2 nets after the contest) |
+# | GoogLeNet | 7.89 % (1 model, 144 crops, val) | 6.67 % (7 models × 144 crops, test) |
+# | ResNet-152 | 4.49 % (val) | 3.57 % (6 models of different depths, test) |
 
 # %%
 with META:
@@ -899,13 +924,15 @@ with META:
            **{name: (make_vgg(stages), (3, 224, 224)) for name, stages in VGG_STAGES.items() if name != "VGG-13"},
            "NiN": (nin_net, (3, 224, 224)), "GoogLeNet": (goog, (3, 224, 224)),
            **{name: (model, (3, 224, 224)) for name, model in resnet_models.items()}}
-top5 = {"AlexNet": "16.4 %", "VGG-19": "7.3 %*", "GoogLeNet": "6.67 %", "ResNet-152": "3.57 %"}
+top5 = {"AlexNet": ("18.2 %", "16.4 %"), "VGG-19": ("7.1 %", "7.3 %"), "GoogLeNet": ("7.89 %", "6.67 %"),
+        "ResNet-152": ("4.49 %", "3.57 %")}     # (single network, ensemble): the table above
 costs = {name: profile(model, size) for name, (model, size) in zoo.items()}
-print(f"{'network':<12}{'parameters':>14}{'G MACs':>10}{'MACs/param':>12}{'top-5':>9}")
+print(f"{'network':<12}{'parameters':>14}{'G MACs':>10}{'MACs/param':>12}{'top-5: single':>15}{'ensemble':>10}")
 for name, p in costs.items():
+    single, ensemble = top5.get(name, ("", ""))
     print(f"{name:<12}{p.total_params:>14,}{p.total_macs / 1e9:>10.3f}{p.total_macs / p.total_params:>12.0f}"
-          f"{top5.get(name, ''):>9}")
-print("* VGG's 7.3 % is its ILSVRC-2014 ensemble; 6.8 % after the competition.")
+          f"{single:>15}{ensemble:>10}")
+print("Parameters and MACs are for one network: an ensemble of k networks costs k times as much.")
 
 fig, ax = plt.subplots(figsize=(8, 4.5))
 for name, p in costs.items():
@@ -927,9 +954,9 @@ plt.show()
 # fully-connected layers: AlexNet and VGG are large because of them, GoogLeNet and ResNet small because
 # global average pooling replaced them. Computation is dominated by convolutions on large feature maps:
 # VGG-16 needs 15.5 G MACs — 22× AlexNet — and ResNet-50 does better than VGG with a quarter of its
-# computation, thanks to bottlenecks. (Our counts include one add per bias; torchvision quotes 0.71,
-# 15.47, 1.81 and 4.09 GFLOPS for AlexNet, VGG-16, ResNet-18 and ResNet-50, counting multiply-adds the
-# same way.)
+# computation, thanks to bottlenecks. (Our counts include one add per bias. torchvision's model table
+# lists 0.71, 15.47, 1.81 and 4.09 "GFLOPS" for AlexNet, VGG-16, ResNet-18 and ResNet-50: these too are
+# multiply-adds, counted like ours; in floating-point operations proper they are about twice that.)
 #
 # ## Summary
 #

@@ -1,6 +1,6 @@
 """Classic CNN architectures (Chapter 8) in torch: the blocks students write (VGG stage, NiN block,
 Inception module, residual and Highway layers), whole networks in torchvision's layouts (so that
-parameter counts match the published figures), and a parameter / FLOP counter built on forward hooks.
+parameter counts match the published figures), and a parameter / MAC counter built on forward hooks.
 
     >>> import torch
     >>> from course_lib.architectures import resnet, profile

@@ -22,13 +22,13 @@ class AlexNet(nn.Module):
     max pool 3/2 → conv 3×3 (384) → ReLU → conv 3×3 (256) → ReLU → conv 3×3 (256) → ReLU → max pool 3/2;
     ``avgpool``: adaptive average pool to 6×6; ``classifier``: dropout → FC 9216→4096 → ReLU →
     dropout → FC 4096→4096 → ReLU → FC 4096→``num_classes``. 61,100,840 parameters for 1000 classes.
-    ``lrn=True`` adds local response normalisation (size 5, α = 1e-4, β = 0.75, k = 2) after the first
-    two ReLUs, as in the paper; it has no parameters.
+    ``lrn=True`` adds local response normalisation after the first two ReLUs, with the paper's n = 5,
+    α = 1e-4, β = 0.75, k = 2 — ``alpha=5e-4`` in PyTorch, which divides alpha by size. No parameters.
     """
 
     def __init__(self, num_classes: int = 1000, dropout: float = 0.5, lrn: bool = False):
         super().__init__()
-        norm = [nn.LocalResponseNorm(5, alpha=1e-4, beta=0.75, k=2.0)] if lrn else []
+        norm = [nn.LocalResponseNorm(5, alpha=5e-4, beta=0.75, k=2.0)] if lrn else []  # paper's α = 1e-4
         self.features = nn.Sequential(
             nn.Conv2d(3, 64, 11, stride=4, padding=2), nn.ReLU(), *norm, nn.MaxPool2d(3, 2),
             nn.Conv2d(64, 192, 5, padding=2), nn.ReLU(), *norm, nn.MaxPool2d(3, 2),
