@@ -342,8 +342,8 @@ def local_response_norm(x, size, alpha=1e-4, beta=0.75, k=1.0):
 
         out[n, c] = x[n, c] / (k + alpha / size * sum_{c' = c - size//2}^{c + (size-1)//2} x[n, c']**2) ** beta
 
-    Channels outside 0..C-1 count as zeros, and torch divides ``alpha`` by ``size`` (the paper's
-    AlexNet setting size=5, alpha=1e-4, beta=0.75, k=2 used the plain sum).
+    Channels outside 0..C-1 count as zeros, and torch divides ``alpha`` by ``size``: AlexNet's
+    n=5, α=1e-4, β=0.75, k=2 on the plain sum is ``size=5, alpha=5e-4, beta=0.75, k=2`` here.
 
     Args:
         x: input of shape (N, C, *), at least 3-D (e.g. (N, C, L) or (N, C, H, W)).

@@ -296,6 +296,15 @@ def test_local_response_norm_alexnet_paper_formula():
     assert norm.local_response_norm(x.astype(np.float32), 5).dtype == np.float32
 
 
+def test_alexnet_lrn_uses_the_paper_setting():
+    """AlexNet(lrn=True) carries the paper's α = 1e-4, i.e. torch's alpha = 5e-4 (divided by size 5)."""
+    from course_lib.architectures import alexnet
+
+    lrns = [m for m in alexnet(10, lrn=True).features if isinstance(m, torch.nn.LocalResponseNorm)]
+    assert len(lrns) == 2
+    assert all((m.size, m.alpha, m.beta, m.k) == (5, 5e-4, 0.75, 2.0) for m in lrns)
+
+
 def test_local_response_norm_errors():
     with pytest.raises(ValueError, match="at least 3 dimensions"):
         norm.local_response_norm(np.ones((2, 5)), 3)

@@ -263,8 +263,8 @@ def _lrn_visible():
     return [
         Case((np.ones((1, 5, 1, 1)), 3), {"alpha": 3.0, "beta": 1.0, "k": 1.0},
              note="ones, size 3: the first and last channel see a zero neighbour"),
-        Case((randn(rng, 2, 8, 4, 4) * 10, 5), {"alpha": 1e-4, "beta": 0.75, "k": 2.0},
-             note="AlexNet's setting (torch divides alpha by size)"),
+        Case((randn(rng, 2, 8, 4, 4) * 10, 5), {"alpha": 5e-4, "beta": 0.75, "k": 2.0},
+             note="AlexNet's setting: the paper's α = 1e-4 on the plain sum is alpha = 5e-4 divided by size 5"),
         Case((randn(rng, 2, 6, 7), 2), {"alpha": 0.5, "beta": 0.75, "k": 1.0},
              note="(N, C, L) input, even size: channels c-1 and c"),
         Case((randn(rng, 1, 4, 3, 3), 4), {"alpha": 1.0, "beta": 0.5, "k": 1.0}, note="size 4, strong alpha"),
