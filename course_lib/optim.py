@@ -163,9 +163,11 @@ def step_decay(epoch, lr0, step_size, gamma=0.1):
 
 
 def cosine_lr(epoch, lr0, total, lr_min=0.0):
-    """``CosineAnnealingLR(T_max=total, eta_min=lr_min)``: lr_min + (lr0 − lr_min)(1 + cos(π·epoch/total))/2.
+    """Clamped cosine annealing: lr_min + (lr0 − lr_min)(1 + cos(π·min(epoch, total)/total))/2.
 
-    Epochs after ``total`` stay at ``lr_min`` (torch's version would rise again: a warm restart).
+    For epochs 0…total this is ``CosineAnnealingLR(T_max=total, eta_min=lr_min)``; after ``total`` it
+    stays at ``lr_min``. Torch's scheduler does not clamp: it keeps following the cosine, which has
+    period 2·total, so its rate climbs back to lr0 at epoch 2·total.
     """
     _check_epoch(epoch)
     if total < 1:

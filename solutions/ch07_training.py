@@ -90,8 +90,9 @@ torch.set_num_threads(1)  # small models: one thread beats two that wait for eac
 #
 # $$b_1 = g_1,\qquad b_t = \mu\, b_{t-1} + (1 - \tau)\, g_t,\qquad w_t = w_{t-1} - \eta\, b_t$$
 #
-# (the first buffer is the gradient itself, undampened). **Nesterov** momentum (Sutskever et al.,
-# 2013) looks ahead: it steps along $g_t + \mu\, b_t$ instead of $b_t$. **Weight decay** $\lambda$ adds
+# (the first buffer is the gradient itself, undampened). **Nesterov** momentum (Nesterov, 1983;
+# brought to deep learning by Sutskever et al., 2013) looks ahead: it steps along $g_t + \mu\, b_t$
+# instead of $b_t$. **Weight decay** $\lambda$ adds
 # $\lambda w$ to the gradient first ($g_t = \nabla L + \lambda w$): the gradient of $\tfrac{\lambda}{2}\|w\|^2$.
 #
 # **Exercise 1.** `sgd_step(w, dw, momentum_buffer, lr, momentum, dampening, nesterov, weight_decay)`
@@ -444,16 +445,19 @@ for name, (kind, opt_class, hp) in configs.items():
 # is the rate used *during* that epoch, like PyTorch after `epoch` calls of `scheduler.step()`):
 #
 # * **step decay** (`StepLR`): $\eta_0\,\gamma^{\lfloor e / s\rfloor}$ — multiply by γ (e.g. 0.1) every s epochs;
-# * **cosine annealing** (`CosineAnnealingLR`, Loshchilov & Hutter 2016): from $\eta_0$ down to
-#   $\eta_{min}$ along half a cosine over `total` epochs,
-#   $\eta_{min} + \tfrac12(\eta_0 - \eta_{min})\,(1 + \cos(\pi e / T))$;
+# * **cosine annealing** (Loshchilov & Hutter 2016): from $\eta_0$ down to $\eta_{min}$ along half a
+#   cosine over `total` epochs, $\eta_{min} + \tfrac12(\eta_0 - \eta_{min})\,(1 + \cos(\pi e / T))$,
+#   then held at $\eta_{min}$. PyTorch's `CosineAnnealingLR(T_max=T)` gives the same values for
+#   $e \le T$ but keeps following the cosine after that: it climbs back to $\eta_0$ at $2T$ and repeats
+#   with period $2T$ — fine when you stop at $T$, a surprise if you train longer;
 # * **warm-up** (`LinearLR`): start small and grow linearly for the first few epochs, so that the
 #   large early gradients of a random network do not throw it far off (Goyal et al., 2017);
 # * **reduce on plateau** (`ReduceLROnPlateau`): divide by 10 when a monitored loss has not improved
 #   for `patience` epochs — the lecture notes' rule, automated.
 #
 # **Exercise 4.** `step_decay(epoch, lr0, step_size, gamma=0.1)`. **Exercise 5.**
-# `cosine_lr(epoch, lr0, total, lr_min=0.0)`; after `total` epochs the rate stays at `lr_min`. Both
+# `cosine_lr(epoch, lr0, total, lr_min=0.0)`, the clamped version: after `total` epochs the rate stays
+# at `lr_min`. Both
 # return a float and raise `ValueError` for a negative epoch, `step_size < 1` or `total < 1`.
 
 # %% nbgrader={"grade": false, "grade_id": "step_decay", "locked": false, "schema_version": 3, "solution": true, "task": false}
@@ -478,7 +482,7 @@ hidden_check("step_decay", step_decay, seed=704)
 
 # %% nbgrader={"grade": false, "grade_id": "cosine_lr", "locked": false, "schema_version": 3, "solution": true, "task": false}
 def cosine_lr(epoch, lr0, total, lr_min=0.0):
-    """Learning rate of epoch ``epoch`` under ``CosineAnnealingLR(T_max=total, eta_min=lr_min)``."""
+    """Clamped cosine annealing: ``CosineAnnealingLR(T_max=total, eta_min=lr_min)`` up to ``total``, then lr_min."""
     ### BEGIN SOLUTION
     if epoch < 0:
         raise ValueError(f"epoch must be ≥ 0, got {epoch}")
@@ -533,6 +537,11 @@ for (name, (ours, theirs)), colour in zip(curves.items(), ["C0", "C1", "C2"]):
 ax.set(xlabel="epoch", ylabel="learning rate", title="Schedules: yours (lines) vs torch.optim.lr_scheduler (dots)")
 ax.legend()
 plt.show()
+
+# past T_max the two cosines part ways: yours is clamped, torch's climbs back (period 2·T_max)
+torch_cos = torch_schedule(lambda o: LR.CosineAnnealingLR(o, E), 2 * E + 1)
+for e in (E, 3 * E // 2, 2 * E):
+    print(f"epoch {e:>2}: yours {cosine_lr(e, lr0, E):.4f}, CosineAnnealingLR {torch_cos[e]:.4f}")
 
 # %% [markdown]
 # ## 7. Initialization
@@ -663,8 +672,8 @@ plt.tight_layout()
 plt.show()
 
 # %% [markdown]
-# With std 0.01 each layer multiplies the signal's scale by about $\sqrt{256}\cdot0.01 = 0.16$ (0.08
-# with ReLU): after ten layers nothing is left, and the gradients, which flow back through the same
+# With std 0.01 each layer multiplies the signal's scale by about $\sqrt{256}\cdot0.01 = 0.16$ (with
+# ReLU, which zeroes half of the units, $0.16/\sqrt2 \approx 0.11$): after ten layers nothing is left, and the gradients, which flow back through the same
 # weights, vanish too. Xavier keeps tanh networks alive but lets ReLU networks shrink by $\sqrt2$ per
 # layer; He's factor 2 makes up for the half of the units that ReLU switches off, and the scale stays
 # put. Does it matter for training? A 10-layer ReLU network on the digits, three initializations,
@@ -895,8 +904,9 @@ plt.show()
 # %% [markdown]
 # At the constant rate the loss never settles and then grows: the steps are too large. The plateau
 # rule notices the first epoch without progress and divides the rate by 10 — and the loss plunges,
-# the staircase you see in the training curves of many papers (ResNet divided by 10 at epochs 30 and
-# 60 of ImageNet training).
+# the staircase you see in the training curves of many papers (ResNet on ImageNet started at 0.1 and
+# divided by 10 whenever the error plateaued; PyTorch's ImageNet example fixes the steps at every 30
+# epochs).
 #
 # ### Tip 6 — initialise the weights well (权重初始化)
 #

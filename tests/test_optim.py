@@ -175,6 +175,20 @@ def test_cosine_matches_cosineannealinglr(lr0, total, frac_min):
     assert optim.cosine_lr(total + 7, lr0, total, lr_min) == pytest.approx(lr_min)
 
 
+@pytest.mark.parametrize("total", [1, 4, 10])
+def test_cosine_is_the_clamped_schedule_torch_is_periodic(total):
+    """Over 2·T_max: equal to CosineAnnealingLR up to T_max; after it ours stays at lr_min while
+    torch's rate climbs back along the cosine to lr0 at 2·T_max."""
+    lr0, lr_min = 0.1, 0.001
+    expected = _torch_lrs(lambda o: L.CosineAnnealingLR(o, T_max=total, eta_min=lr_min), 2 * total + 1, lr0)
+    got = [optim.cosine_lr(e, lr0, total, lr_min) for e in range(2 * total + 1)]
+    np.testing.assert_allclose(got[:total + 1], expected[:total + 1], rtol=1e-9, atol=1e-15)
+    np.testing.assert_allclose(got[total:], lr_min, rtol=1e-12)
+    assert all(t > lr_min + 1e-6 for t in expected[total + 1:]), "torch's cosine rises again after T_max"
+    assert np.all(np.diff(expected[total:]) > 0)
+    assert expected[2 * total] == pytest.approx(lr0)
+
+
 @settings(max_examples=40, deadline=None)
 @given(lr0=lrs0, warm=st.integers(1, 10), start=st.floats(0.01, 1.0))
 def test_warmup_matches_linearlr(lr0, warm, start):
