@@ -210,11 +210,13 @@ def forget_gate_products(f):
 
 
 def adding_problem(n, length, rng):
-    """The adding problem (Hochreiter & Schmidhuber 1997): remember two numbers across a long gap.
+    """The adding problem, in the simplified form of later work: remember two numbers across a long gap.
 
     Each sequence has ``length`` steps of two features: a value drawn from U(0, 1) and a marker that is
     1 at exactly two steps — one in the first half, one in the second — and 0 elsewhere. The target is
     the sum of the two marked values. Always predicting 1 gives mean squared error 1/6 ≈ 0.167.
+    (Hochreiter & Schmidhuber's 1997 experiment 4 differs: values in [−1, 1], the first marker among
+    the first ten steps, the second also in the first half, target 0.5 + (X₁ + X₂)/4.)
 
     Returns:
         (x, y): float32 arrays (length, n, 2) — time first — and (n,).

@@ -603,10 +603,12 @@ print(f"100 steps, random weights: max |c| CIFG {max_c:.2f} (≤ 1 always), LSTM
 # %% [markdown]
 # ## 8. The experiment: a 50-step dependency
 #
-# The **adding problem** (Hochreiter & Schmidhuber 1997, experiment 4) is built to need long-range
-# memory: each input step has two numbers, a value from U(0, 1) and a marker that is 1 at exactly two
-# steps — one in the first half of the sequence, one in the second — and 0 elsewhere. The target at
-# the end is the sum of the two marked values. A model that ignores the inputs and always says 1 (the
+# The **adding problem** is built to need long-range memory. We use the simplified form common in
+# later work: each input step has two numbers, a value from U(0, 1) and a marker that is 1 at exactly
+# two steps — one in the first half of the sequence, one in the second — and 0 elsewhere; the target at
+# the end is the sum of the two marked values. (Hochreiter & Schmidhuber's original, 1997, experiment 4,
+# draws the values from [−1, 1], marks one of the first ten steps and one more in the first half, and
+# asks for 0.5 + (X₁ + X₂)/4.) A model that ignores the inputs and always says 1 (the
 # mean) scores MSE = Var(sum) = 2 · 1/12 = **1/6 ≈ 0.167**; anything clearly below that has learned to
 # find, hold and add numbers up to 49 steps apart.
 
@@ -687,8 +689,9 @@ assert results["LSTM"][1][-1][1] < 0.02 and results["GRU"][1][-1][1] < 0.02, "LS
 # few hundred steps; the LSTM sits on the plateau for a while and then drops — the moment some unit's
 # input gate learns to open at the markers and its forget gate to stay near 1 (keep) in between. (With
 # the forget-gate bias initialised to 1, Section 4, it left the plateau ~200 steps earlier for two of
-# the three seeds we tried, and at the same step for the third.) With 4× the RNN's parameters the
-# gated models are also 4× the work per step; PyTorch's CPU GRU kernel happens to be the slowest here.
+# the three seeds we tried, and at the same step for the third.) With 4× (LSTM) and 3× (GRU) the RNN's
+# parameters, the gated models also do 4× and 3× the work per step; PyTorch's CPU GRU kernel happens
+# to be the slowest here all the same.
 #
 # ## 9. Inside the trained LSTM
 #
