@@ -214,7 +214,10 @@ def conv_params(in_channels, out_channels, kernel_size, bias=True):
 
 
 def conv_flops(in_channels, out_channels, kernel_size, input_size, stride=1, padding=0, bias=True):
-    """Multiply-accumulates of one conv layer: ``H_out*W_out*C_out*(KH*KW*C_in + 1)`` (+1 only with bias).
+    """Multiply-accumulates (MACs) of one conv layer: ``H_out*W_out*C_out*(KH*KW*C_in + 1)`` (+1 only with bias).
+
+    Despite the historical name this counts MACs, not FLOPs: a MAC is one multiply and one add, so the
+    floating-point operations are about twice this number.
 
     The lecture notes write ``In_w * In_h * (k_w*k_h*C_in + 1) * C_out``; that equals this count for
     'same' padding with stride 1 (where H_out = H). In general each *output* position costs one

@@ -421,14 +421,17 @@ for name, err in errors.items():
 #
 # $$\text{MACs} = H_{out}\cdot W_{out}\cdot C_{out}\cdot(K_H\cdot K_W\cdot C_{in} + 1)$$
 #
-# multiply-accumulates (one multiply and one add each; count the +1 only with a bias). The lecture
-# notes write this with the *input* size, $In_W\cdot In_H\cdot(k_w k_h C_{in}+1)\cdot C_{out}$ — the
+# multiply-accumulates, **MACs** (one multiply and one add each; count the +1 only with a bias). A
+# count of floating-point operations, **FLOPs**, counts the multiply and the add separately, so
+# FLOPs ≈ 2 × MACs; papers and tools use both units (and sometimes call MACs "FLOPs"), so check which
+# one a number is before comparing. The lecture notes write this with the *input* size, $In_W\cdot In_H\cdot(k_w k_h C_{in}+1)\cdot C_{out}$ — the
 # same number for "same" padding with stride 1, but the output size is what counts in general: a
 # stride-2 layer does a quarter of the work.
 #
 # **Exercise 6.** `conv_params(in_channels, out_channels, kernel_size, bias=True)` and
 # `conv_flops(in_channels, out_channels, kernel_size, input_size, stride=1, padding=0, bias=True)`
-# (`kernel_size` and `input_size` may be ints or pairs; use your `conv_output_size`).
+# (`kernel_size` and `input_size` may be ints or pairs; use your `conv_output_size`). Despite its
+# name, `conv_flops` returns the MACs of the formula above, as the notes' 计算量 does.
 
 # %% nbgrader={"grade": false, "grade_id": "conv_cost", "locked": false, "schema_version": 3, "solution": true, "task": false}
 def conv_params(in_channels, out_channels, kernel_size, bias=True):
@@ -440,7 +443,7 @@ def conv_params(in_channels, out_channels, kernel_size, bias=True):
 
 
 def conv_flops(in_channels, out_channels, kernel_size, input_size, stride=1, padding=0, bias=True):
-    """Multiply-accumulates of one forward pass of a Conv2d layer on one image."""
+    """Multiply-accumulates (MACs) of one forward pass of a Conv2d layer on one image (FLOPs ≈ 2 × MACs)."""
     ### BEGIN SOLUTION
     kh, kw = pair(kernel_size)
     h, w = pair(input_size)
@@ -476,8 +479,9 @@ for c_in, c_out, k in [(3, 64, 3), (3, 96, 11), (256, 64, 1)]:
     layer = torch.nn.Conv2d(c_in, c_out, k)
     n_torch = sum(p.numel() for p in layer.parameters())
     print(f"Conv2d({c_in:>3}, {c_out:>3}, {k:>2}): yours {conv_params(c_in, c_out, k):>6,}  torch {n_torch:>6,}")
-print(f"AlexNet conv1: {conv_params(3, 96, 11):,} parameters, "
-      f"{conv_flops(3, 96, 11, 227, stride=4) / 1e6:.0f} M multiply-accumulates per image")
+macs = conv_flops(3, 96, 11, 227, stride=4)
+print(f"AlexNet conv1: {conv_params(3, 96, 11):,} parameters, {macs / 1e6:.0f} M multiply-accumulates "
+      f"(≈ {2 * macs / 1e6:.0f} M FLOPs) per image")
 print(f"a dense layer between the same shapes: {(227 * 227 * 3 + 1) * 55 * 55 * 96:,} parameters")
 
 # %% [markdown]
