@@ -264,9 +264,10 @@ hidden_check("relu_backward", relu_backward, seed=405)
 # Now the experiment behind the AlexNet number. Stack 10 fully-connected layers
 # $h_l = f(h_{l-1}W_l)$ of 64 units, push a batch through, send a random gradient back from the top
 # and measure how much of it reaches each layer — using **your** forward and backward functions.
-# Each activation gets its usual initialisation: Xavier/Glorot (std $\sqrt{1/D}$, Glorot & Bengio,
-# 2010) for sigmoid and tanh, He/Kaiming (std $\sqrt{2/D}$, He et al., 2015) for ReLU, which
-# compensates for the half of the units that output 0.
+# Each activation gets its usual initialisation: Xavier/Glorot (Glorot & Bengio, 2010) for sigmoid and
+# tanh — variance $2/(\text{fan\_in} + \text{fan\_out})$, which for these square D × D layers is $1/D$
+# (std $\sqrt{1/D}$; $1/\text{fan\_in}$ in general is LeCun's initialisation) — and He/Kaiming
+# (std $\sqrt{2/D}$, He et al., 2015) for ReLU, which compensates for the half of the units that output 0.
 #
 # On the way down every layer multiplies the gradient by $f'(a_l)$ (element-wise) and by $W_l^T$.
 # With $\sigma' \le 1/4$, the sigmoid stack loses a factor of roughly 4 per layer.

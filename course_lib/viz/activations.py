@@ -28,9 +28,10 @@ ACTIVATIONS = {
     "gelu": (act.gelu, act.gelu_backward),
 }
 
-#: Weight initialisations: name -> (label, std as a function of the fan-in D).
+#: Weight initialisations: name -> (label, std as a function of the width D; the layers are D × D, so
+#: fan_in = fan_out = D and Glorot's 2/(fan_in + fan_out) is 1/D).
 INITS = {
-    "xavier": ("Xavier/Glorot: std = √(1/D)", lambda d: math.sqrt(1.0 / d)),
+    "xavier": ("Xavier/Glorot: std = √(2/(D + D)) = √(1/D)", lambda d: math.sqrt(2.0 / (d + d))),
     "he": ("He/Kaiming: std = √(2/D)", lambda d: math.sqrt(2.0 / d)),
     "small": ("small: std = 0.01", lambda d: 0.01),
 }
