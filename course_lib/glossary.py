@@ -42,7 +42,7 @@ ch02,ch09 | receptive field | 感受野 | the input region one output unit depen
 ch02 | weight sharing | 权值共享 | the same kernel is used at every position
 ch02 | local connectivity | 局部连接 | each output looks only at a small window
 ch02 | number of parameters | 参数量 | (KH·KW·C_in + 1)·C_out for a conv layer
-ch02 | computation (FLOPs / MACs) | 计算量 | multiply-accumulates of a forward pass
+ch02,ch08 | computation (FLOPs / MACs) | 计算量 | cost of a forward pass in multiply-accumulates (MACs: one multiply + one add); FLOPs count both, so FLOPs ≈ 2 × MACs
 ch01,ch02 | fully-connected layer | 全连接层 | every input connected to every output
 ch02 | cross-correlation | 互相关 | convolution without flipping the kernel (what CNNs compute)
 ch01,ch02,ch03 | backpropagation | 反向传播 | the chain rule applied layer by layer
@@ -52,7 +52,7 @@ ch03 | max pooling | 最大池化 | keep the largest value of each window
 ch03 | average pooling | 平均池化 | keep the mean of each window
 ch03,ch08 | overlapping pooling | 重叠池化 | windows larger than the stride (AlexNet: 3×3, stride 2)
 ch03,ch08,ch09 | global average pooling | 全局平均池化 | one mean per channel; replaces FC layers (NiN, GoogLeNet)
-ch03 | spatial pyramid pooling | 空间金字塔池化 | pooling into fixed grids (1+4+16 = 21 bins): fixed-length output
+ch03,ch10 | spatial pyramid pooling | 空间金字塔池化 | pooling into n×n grids at several levels: a fixed-length output for any input size (SPP-net's experiments 6,3,2,1 = 50 bins, windows ⌈a/n⌉ with stride ⌊a/n⌋; the notes' 4,2,1 = 21 bins)
 ch03 | translation invariance | 平移不变性 | the output changes little when the input shifts
 ch03 | downsampling | 下采样 | reducing the spatial size of feature maps
 ch01,ch04 | activation function | 激活函数 | non-linear function after each layer; without it a deep network is one linear map
@@ -71,7 +71,7 @@ ch04 | ELU (exponential linear unit) | 指数线性单元 | α(eˣ − 1) for x 
 ch04 | GELU (Gaussian error linear unit) | 高斯误差线性单元 | x·Φ(x): the activation of BERT/GPT
 ch04 | softmax | Softmax (归一化指数函数) | turns K logits into probabilities that sum to 1
 ch04 | log-sum-exp trick | 对数-求和-指数技巧 | subtract the max before exp so nothing overflows
-ch04 | Xavier / He initialisation | Xavier / He 初始化 | weight std √(1/D) (tanh, sigmoid) / √(2/D) (ReLU) keeps signals steady
+ch04 | Xavier / He initialisation | Xavier / He 初始化 | Glorot: Var(w) = 2/(fan_in + fan_out), = 1/D for D × D layers (tanh, sigmoid); He: 2/fan_in (ReLU); keeps signals steady. 1/fan_in alone is LeCun's
 ch01 | perceptron | 感知机 | a thresholded weighted sum w·x + b; one straight decision boundary (Rosenblatt 1957/58)
 ch01 | error-driven learning | 错误驱动 | the perceptron rule: change the weights only when a sample is misclassified
 ch01 | feed-forward neural network | 前馈神经网络 | layers where each layer's output is the next one's input, nothing flows back
@@ -101,8 +101,8 @@ ch05 | running statistics | 滑动平均 (移动平均) 统计量 | per-channel 
 ch05 | momentum (in BN) | 动量 | weight of the new batch statistic in the running average (torch 0.1 = Keras 0.9)
 ch05 | internal covariate shift | 内部协变量偏移 | change of a layer's input distribution during training; BN's original motivation
 ch05,ch16 | layer normalization | 层归一化 | normalise each sample over its last dimensions; no batch statistics, same in training and evaluation
-ch05 | dropout | 随机失活 / 暂退法 (Dropout) | zero each unit with probability p during training
-ch05 | inverted dropout | 反向随机失活 | scale kept units by 1/(1−p) during training so evaluation is the identity
+ch05 | dropout | 丢弃法 (Dropout) | zero each unit with probability p during training (the notes: Dropout 层, 随机的丢掉一部分输入)
+ch05 | inverted dropout | 反向丢弃法 | scale kept units by 1/(1−p) during training so evaluation is the identity
 ch05 | local response normalization | 局部响应归一化 (LRN) | divide by a power of the summed squares of neighbouring channels (AlexNet)
 ch05 | lateral inhibition | 侧抑制 | strong responses suppress their neighbours; LRN's inspiration
 ch05 | overfitting | 过拟合 | fitting the training set's noise: training loss keeps falling while test loss rises
@@ -121,12 +121,12 @@ ch07 | learning-rate schedule | 学习率调度 | the learning rate as a functio
 ch07 | step decay | 阶梯衰减 | multiply the rate by γ every s epochs
 ch07 | cosine annealing | 余弦退火 | rate follows half a cosine from η₀ to η_min
 ch07 | warm-up | 预热 | grow the rate linearly over the first epochs
-ch07 | reduce on plateau | 学习速率除以10 | divide the rate by 10 when the loss stops improving
+ch07 | reduce on plateau | 平台期学习率衰减 | cut the rate (e.g. ÷10) when the monitored loss stops improving (ReduceLROnPlateau); the notes' tip: 学习速率除以10
 ch07 | weight initialization | 权重初始化 | how the starting weights are drawn
 ch07 | Gaussian initialization | 高斯分布初始权重 | N(0, σ²) with a fixed small σ such as 0.01
 ch07 | uniform initialization | 均匀分布初始权重 | U(a, b) with a fixed range
 ch07 | Xavier / Glorot initialization | Glorot 初始权重 | Var(w) = 2/(fan_in + fan_out); for tanh and linear units
-ch07 | He initialization | He 初始权 | std = gain/√fan_in (√2 for ReLU); keeps ReLU activations' scale
+ch07 | He initialization | He 初始化 | std = gain/√fan_in (√2 for ReLU); keeps ReLU activations' scale
 ch07 | fan-in / fan-out | 输入/输出扇数 | inputs / outputs per unit (C·KH·KW / F·KH·KW for a conv)
 ch07 | epoch | 轮 (epoch) | one pass over the whole training set
 ch07 | shuffling | 样本随机化 | a new random order of examples every epoch
@@ -151,7 +151,7 @@ ch17 | decoder | 解码器 | the part of an autoencoder that maps a code back to
 ch17 | bottleneck | 瓶颈层 | the narrowest layer of an autoencoder, whose activations are the code
 ch17 | lossy compression | 有损压缩 | compression whose decoding only approximates the original, trading bits for error
 ch17 | upsampling | 上采样 | any operation that raises the resolution of a feature map (unpooling, transposed convolution, interpolation)
-ch17 | transposed convolution | 反卷积 | the adjoint of a convolution: each input pixel stamps the kernel onto the output S pixels apart; the convolution's backward pass for its input
+ch17 | transposed convolution | 转置卷积 | the notes say 反卷积 (deconvolution), a misnomer: it does not invert a convolution. The adjoint of a convolution: each input pixel stamps the kernel onto the output S pixels apart; the convolution's backward pass for its input
 ch17 | unpooling | 上池化 | the partial inverse of max pooling: each pooled value goes back to its recorded position, zeros elsewhere
 ch17 | interpolation | 插值 | filling in new pixels from their neighbours by a fixed rule such as nearest or bilinear
 ch17 | denoising autoencoder | 去噪自编码器 | an autoencoder trained to map corrupted inputs to the clean originals

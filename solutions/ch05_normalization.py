@@ -42,7 +42,7 @@
 # Shapes follow PyTorch: a batch of feature vectors is `(N, C)`, a batch of images `(N, C, H, W)`;
 # batch norm has one mean, variance, γ (gamma, `weight`) and β (beta, `bias`) per channel: shape `(C,)`.
 #
-# **Key terms** ([glossary](../../docs/glossary.md)): batch normalization 批归一化 · running statistics 滑动平均 (移动平均) 统计量 · momentum (in BN) 动量 · internal covariate shift 内部协变量偏移 · layer normalization 层归一化 · dropout 随机失活 · inverted dropout 反向随机失活 · local response normalization 局部响应归一化 · lateral inhibition 侧抑制 · overfitting 过拟合 · regularization 正则化 · weight decay 权重衰减
+# **Key terms** ([glossary](../../docs/glossary.md)): batch normalization 批归一化 · running statistics 滑动平均 (移动平均) 统计量 · momentum (in BN) 动量 · internal covariate shift 内部协变量偏移 · layer normalization 层归一化 · dropout 丢弃法 · inverted dropout 反向丢弃法 · local response normalization 局部响应归一化 · lateral inhibition 侧抑制 · overfitting 过拟合 · regularization 正则化 · weight decay 权重衰减
 
 # %% nbgrader={"grade": false, "grade_id": "setup", "locked": true, "schema_version": 3, "solution": false, "task": false}
 # %matplotlib inline

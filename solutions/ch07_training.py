@@ -42,7 +42,7 @@
 # Each exercise has a `check_*` cell that explains the first thing that is wrong. While your functions
 # are checked, `torch`, `scipy` and the course's reference implementations are switched off.
 #
-# **Key terms** ([glossary](../../docs/glossary.md)): learning rate 学习率 · momentum 动量 · Nesterov momentum Nesterov 动量 · bias correction 偏差修正 · learning-rate schedule 学习率调度 · step decay 阶梯衰减 · cosine annealing 余弦退火 · warm-up 预热 · reduce on plateau 学习速率除以10 · weight initialization 权重初始化 · Gaussian initialization 高斯分布初始权重 · uniform initialization 均匀分布初始权重
+# **Key terms** ([glossary](../../docs/glossary.md)): learning rate 学习率 · momentum 动量 · Nesterov momentum Nesterov 动量 · bias correction 偏差修正 · learning-rate schedule 学习率调度 · step decay 阶梯衰减 · cosine annealing 余弦退火 · warm-up 预热 · reduce on plateau 平台期学习率衰减 · weight initialization 权重初始化 · Gaussian initialization 高斯分布初始权重 · uniform initialization 均匀分布初始权重
 
 # %% nbgrader={"grade": false, "grade_id": "setup", "locked": true, "schema_version": 3, "solution": false, "task": false}
 # %matplotlib inline

@@ -20,7 +20,8 @@
 #
 # A decoder must go from a small feature map back to a full image: **upsampling** (上采样) — "any
 # technique that raises the resolution: unpooling (上池化), transposed convolution (反卷积),
-# interpolation (插值)", as the notes say. You build both learnable and fixed versions first.
+# interpolation (插值)", as the notes say — though the proper name of the transposed convolution is
+# 转置卷积 (section 1). You build both learnable and fixed versions first.
 #
 # | # | you write | points |
 # |---|---|---|
@@ -36,7 +37,7 @@
 # element, expected vs got). While your function is checked, `torch`, `scipy` and the course's reference
 # implementations are switched off: write the numpy yourself. The models are trained with PyTorch.
 #
-# **Key terms** ([glossary](../../docs/glossary.md)): autoencoder 自编码器 · encoder 编码器 · decoder 解码器 · bottleneck 瓶颈层 · lossy compression 有损压缩 · upsampling 上采样 · transposed convolution 反卷积 · unpooling 上池化 · interpolation 插值 · denoising autoencoder 去噪自编码器 · variational autoencoder 变分自编码器 · latent space 隐空间 · reparameterization trick 重参数化技巧 · KL divergence KL 散度 · evidence lower bound (ELBO) 证据下界
+# **Key terms** ([glossary](../../docs/glossary.md)): autoencoder 自编码器 · encoder 编码器 · decoder 解码器 · bottleneck 瓶颈层 · lossy compression 有损压缩 · upsampling 上采样 · transposed convolution 转置卷积 · unpooling 上池化 · interpolation 插值 · denoising autoencoder 去噪自编码器 · variational autoencoder 变分自编码器 · latent space 隐空间 · reparameterization trick 重参数化技巧 · KL divergence KL 散度 · evidence lower bound (ELBO) 证据下界
 
 # %% nbgrader={"grade": false, "grade_id": "setup", "locked": true, "schema_version": 3, "solution": false, "task": false}
 # %matplotlib inline
@@ -77,8 +78,8 @@ def pair(value):
 # ## 1. Transposed convolution: how big is the output?
 #
 # A convolution with kernel K, stride S and padding P maps length N to $\lfloor (N + 2P - K)/S \rfloor + 1$.
-# A **transposed convolution** (反卷积 in the notes; "deconvolution" is a misnomer — it does not invert
-# the convolution) goes the other way. Every input pixel stamps a copy of the kernel, scaled by the pixel,
+# A **transposed convolution** (转置卷积; the notes call it 反卷积, "deconvolution", a misnomer — it does
+# not invert the convolution) goes the other way. Every input pixel stamps a copy of the kernel, scaled by the pixel,
 # onto the output; consecutive stamps are S pixels apart, so N inputs cover $(N-1)S + K$ outputs. Then P
 # rows are cropped from each side, and `output_padding` adds OP extra rows at the bottom/right:
 #
