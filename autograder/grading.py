@@ -159,7 +159,7 @@ def _pick(notebooks: list[Path], chapter: str | None) -> tuple[Path, str]:
 def _chapter_of(path: Path, course: Course) -> str | None:
     """The chapter a notebook belongs to, from its metadata or its graded cells."""
     try:
-        nb = nbformat.read(path, as_version=4)
+        nb = nbformat.reads(read_submitted(path), as_version=4)
     except Exception:
         return None
     chapter = nb.metadata.get("course", {}).get("chapter")
@@ -414,7 +414,10 @@ def _cache_key(sub: Submission, work: Path, timeout: float, memory_limit: int | 
                seed: int = 0) -> str:
     """Changes when the submission, the chapter's source (tests), the run's seed or the limits change."""
     digest = hashlib.sha256()
-    digest.update(sub.path.read_bytes())
+    try:  # never blocks or follows a link: a FIFO or a link to /dev/zero is keyed by why it is unreadable
+        digest.update(read_submitted(sub.path).encode())
+    except (ValueError, UnicodeDecodeError) as err:
+        digest.update(f"unreadable: {err}".encode())
     digest.update((work / "source" / sub.chapter / f"{sub.chapter}.ipynb").read_bytes())
     digest.update(f"{sub.student}|{sub.chapter}|{timeout}|{memory_limit}|{sandbox}|{seed}|{CACHE_VERSION}".encode())
     return digest.hexdigest()
