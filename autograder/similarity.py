@@ -77,11 +77,12 @@ def _references(chapter_source: nbformat.NotebookNode) -> dict[str, list[tuple[s
     for gid, code in _solutions(chapter_source).items():
         refs.setdefault(gid, []).append(("reference: the source notebook's solution", code))
         ex = EXERCISES.get(gid)
-        if ex is not None:
+        target = getattr(ex, "reference", None)
+        target = getattr(target, "func", target)  # a functools.partial: its function
+        if target is not None and (inspect.isfunction(target) or inspect.isclass(target)):
             try:
-                refs[gid].append((f"reference: {ex.reference.__module__}.{ex.reference.__qualname__}",
-                                  inspect.getsource(ex.reference)))
-            except (OSError, TypeError):
+                refs[gid].append((f"reference: {target.__module__}.{target.__qualname__}", inspect.getsource(target)))
+            except (OSError, TypeError):  # no source to compare with (built at run time)
                 pass
     return refs
 
