@@ -51,4 +51,4 @@ bench: $(VENV)/.installed
 	$(BIN)/python benchmarks/bench_conv.py
 
 clean:
-	rm -rf autograder/build .pytest_cache
+	rm -rf build autograder/build .pytest_cache

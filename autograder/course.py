@@ -50,7 +50,7 @@ class Course:
     def build(self) -> Path:
         """The generated nbgrader course directory (git-ignored; ``$COURSE_BUILD_DIR`` overrides)."""
         override = os.environ.get("COURSE_BUILD_DIR")
-        return Path(override) if override else self.root / "autograder" / "build" / "course"
+        return Path(override) if override else self.root / "build" / "course"
 
     @property
     def has_solutions(self) -> bool:

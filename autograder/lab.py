@@ -63,7 +63,7 @@ def lab(course: Course, jupyter_args: list[str]) -> None:
     if missing:
         print(f"Building {len(missing)} chapter(s) first: {', '.join(missing)}")
         build_course(course, missing)
-    config_dir = course.root / "autograder" / "build" / "lab"  # git-ignored, like the nbgrader build
+    config_dir = course.root / "build" / "lab"  # git-ignored, like the nbgrader build
     write_nbgrader_config(config_dir, exchange_root())  # $COURSE_EXCHANGE or /srv/nbgrader/exchange
     course.chapters.mkdir(parents=True, exist_ok=True)
     # the Assignments tab fetches into (and submits from) the working directory: the folder served
