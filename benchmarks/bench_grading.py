@@ -4,7 +4,8 @@
 
 1. plain execution of the same work — the instructor notebook (solutions + hidden tests) — with
    ``jupyter nbconvert --execute``, a command like ``course grade`` (both pay their Python start-up);
-2. ``course grade`` of that one notebook (nbgrader autograde with SafeExecute, gradebook, reasons);
+2. ``course grade`` of that one notebook (nbgrader autograde with SafeExecute, the judge process,
+   gradebook, reasons) — sandboxed, as a class is graded, when this machine can sandbox;
 3. ``course grade`` of ``--students`` copies with ``--workers`` in parallel.
 
 Prints the ratio grade/plain (target ≤ 1.3) and the batch time (target: 30 notebooks ≤ 120 s on 2
@@ -43,10 +44,10 @@ def plain(path: Path) -> float:
     return time.perf_counter() - start
 
 
-def grade(course: Course, folder: Path, chapter: str, workers: int, work: Path) -> float:
+def grade(course: Course, folder: Path, chapter: str, workers: int, work: Path, sandbox: bool) -> float:
     subs = discover(folder, course, chapter)
     start = time.perf_counter()
-    results = autograde(course, subs, work, workers=workers, progress=False)
+    results = autograde(course, subs, work, workers=workers, progress=False, sandbox=sandbox)
     elapsed = time.perf_counter() - start
     bad = [r.student for r in results if r.score < r.max_score]
     if bad:
@@ -59,7 +60,13 @@ def main() -> int:
     ap.add_argument("chapter", nargs="?", default="ch03_pooling")
     ap.add_argument("--students", type=int, default=30)
     ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--unsafe", action="store_true", help="grade without the sandbox")
     args = ap.parse_args()
+    from autograder.sandbox import available
+
+    why = available()
+    sandbox = not args.unsafe and why is None
+    print(f"grading {'in the sandbox' if sandbox else 'WITHOUT the sandbox' + (f' ({why})' if why else '')}")
     course = Course(ROOT)
     chapter = course.resolve_chapter(args.chapter)
     tmp = Path(tempfile.mkdtemp(prefix="bench-grading-"))
@@ -71,11 +78,11 @@ def main() -> int:
         nbformat.write(nb, one / "student.ipynb")
         for k in range(args.students):
             nbformat.write(nb, many / f"student{k:02d}.ipynb")
-        grade(course, one, chapter, 1, tmp / "warm")  # warm the file cache and build the source once
+        grade(course, one, chapter, 1, tmp / "warm", sandbox)  # warm the file cache and build the source once
         shutil.copy2(ensure_source(course, chapter), tmp / f"{chapter}.ipynb")
         t_plain = plain(tmp / f"{chapter}.ipynb")
-        t_one = grade(course, one, chapter, 1, tmp / "w1")
-        t_many = grade(course, many, chapter, args.workers, tmp / "wN")
+        t_one = grade(course, one, chapter, 1, tmp / "w1", sandbox)
+        t_many = grade(course, many, chapter, args.workers, tmp / "wN", sandbox)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     ratio = t_one / t_plain
