@@ -60,139 +60,138 @@ def _notebook(chapter: str, replace: dict[str, str], added: list[str] = (), mark
     return nb
 
 
-def _precomputed_table(source_seed: int = 301) -> str:
+def _precomputed_table(name: str, source_seed: int) -> str:
     """Row 4: the hidden cases of the public seed, computed offline with the reference, as a lookup."""
     import inspect
 
     from course_lib.testing import EXERCISES
 
-    ex = EXERCISES["max_pool2d"]
+    ex = EXERCISES[name]
     table = {}
     for case in [*ex.visible(), *ex.hidden(np.random.default_rng(source_seed))]:
         if case.raises is not None:
             continue
         bound = inspect.signature(ex.reference).bind(*case.args, **case.kwargs)
         bound.apply_defaults()
-        key = case.args[0].tobytes() + repr(tuple(bound.arguments[k] for k in ("kernel_size", "stride", "padding")))
-        table[hashlib.sha1(key.encode() if isinstance(key, str) else key).hexdigest()] = \
-            ex.reference(*case.args, **case.kwargs).tolist()
+        params = repr(tuple(bound.arguments[k] for k in ("kernel_size", "stride", "padding")))
+        key = hashlib.sha1(case.args[0].tobytes() + params.encode()).hexdigest()
+        table[key] = ex.reference(*case.args, **case.kwargs).tolist()
     assert len(table) > 10
-    return ("import hashlib, json\nimport numpy as np\n_TABLE = json.loads(" + repr(json.dumps(table)) + ")\n"
-            "def max_pool2d(x, kernel_size, stride=None, padding=0):\n"
+    return (f"import hashlib, json\nimport numpy as np\n_TABLE = json.loads({json.dumps(table)!r})\n"
+            f"def {name}(x, kernel_size, stride=None, padding=0):\n"
             "    key = hashlib.sha1(x.tobytes() + repr((kernel_size, stride, padding)).encode()).hexdigest()\n"
             "    if key in _TABLE:\n"
             "        return np.array(_TABLE[key], dtype=x.dtype)\n"
             "    return np.zeros((x.shape[0], x.shape[1], 1, 1), dtype=x.dtype)\n")
 
 
-def _attacks(decoy: Path, planted: Path) -> dict[str, nbformat.NotebookNode]:
+def _finder(name: str, how: str) -> str:
+    """A ``name`` that calls the reference found at call time (``how``: gc, modules or exec)."""
+    if how == "gc":
+        find = (f"next(o for o in gc.get_objects() if callable(o) and getattr(o, '__module__', '') == "
+                f"'course_lib.pool' and getattr(o, '__name__', '') == '{name}')")
+    elif how == "modules":
+        find = (f"next(v for m in list(sys.modules.values()) for v in list(vars(m).values()) "
+                f"if getattr(v, '__module__', '') == 'course_lib.pool' and getattr(v, '__name__', '') == '{name}')")
+    else:  # exec the reference's source file
+        find = ("(lambda ns: (exec(open(os.path.join(os.path.dirname(course_lib.__file__), 'pool.py')).read(), ns), "
+                f"ns['{name}'])[1])({{'__name__': 'course_lib.pool', '__package__': 'course_lib'}})")
+    return (f"import gc, os, sys, course_lib, course_lib.viz\n"
+            f"def {name}(*args, **kwargs):\n    return {find}(*args, **kwargs)\n")
+
+
+def _attacks(decoy: Path, planted: Path) -> dict[str, tuple[nbformat.NotebookNode, set[str]]]:
+    """student → (notebook, the exercises it attacks: exactly those must score 0)."""
     solved = _solutions(CHAPTER)
     blank = "def max_pool2d(x, kernel_size, stride=None, padding=0):\n    raise NotImplementedError()\n"
-    keep_rest = solved["max_pool2d"]
     daemon = ("import subprocess, sys\n"
               f"subprocess.Popen([sys.executable, '-c', 'import time\\nwhile True: time.sleep(0.2)', '{MARKER}'],"
               " start_new_session=True)\n")
+    everything = {"max_pool2d", "avg_pool2d", "max_pool2d_backward", "avg_pool2d_backward", "global_avg_pool2d",
+                  "adaptive_max_pool2d", "spatial_pyramid_pool"}
     return {
-        # --- 1. calling the answers, through anything captured where they are loaded
-        "capture_default": _notebook(CHAPTER, {"max_pool2d": (
-            "from course_lib.pool import max_pool2d as _REF\n"
-            "def max_pool2d(x, kernel_size, stride=None, padding=0, _ref=_REF):\n"
-            "    return _ref(x, kernel_size, stride, padding)\n")}),
-        "capture_partial": _notebook(CHAPTER, {"max_pool2d": (
-            "import functools, course_lib.pool as _P\nmax_pool2d = functools.partial(_P.max_pool2d)\n")}),
-        "registry": _notebook(CHAPTER, {"max_pool2d": (
-            "from course_lib.testing import EXERCISES\nmax_pool2d = EXERCISES['max_pool2d'].reference\n")}),
-        "other_module": _notebook(CHAPTER, {"max_pool2d": (
-            "import sys, course_lib.viz\n"
-            "def max_pool2d(*args, **kwargs):\n"
-            "    for module in list(sys.modules.values()):\n"
-            "        for value in list(vars(module).values()):\n"
-            "            if getattr(value, '__module__', '') == 'course_lib.pool' and "
-            "getattr(value, '__name__', '') == 'max_pool2d':\n"
-            "                return value(*args, **kwargs)\n"
-            "    raise RuntimeError('not found')\n")}),
-        "gc_objects": _notebook(CHAPTER, {"max_pool2d": (
-            "import gc\n"
-            "def max_pool2d(*args, **kwargs):\n"
-            "    ref = next(o for o in gc.get_objects() if callable(o) and getattr(o, '__module__', '') == "
-            "'course_lib.pool' and getattr(o, '__name__', '') == 'max_pool2d')\n"
-            "    return ref(*args, **kwargs)\n")}),
-        "exec_source": _notebook(CHAPTER, {"max_pool2d": (
-            "import os, course_lib\n"
-            "def max_pool2d(*args, **kwargs):\n"
-            "    ns = {'__name__': 'course_lib.pool', '__package__': 'course_lib'}\n"
-            "    exec(open(os.path.join(os.path.dirname(course_lib.__file__), 'pool.py')).read(), ns)\n"
-            "    return ns['max_pool2d'](*args, **kwargs)\n")}),
-        "undo_switch_off": _notebook(CHAPTER, {"max_pool2d": (
-            "import sys\n_saved = dict(sys.modules)\n"
-            "def max_pool2d(*args, **kwargs):\n"
-            "    sys.modules.update(_saved)\n"
-            "    import course_lib.pool\n"
-            "    return course_lib.pool.max_pool2d(*args, **kwargs)\n")}),
-        "torch": _notebook(CHAPTER, {"max_pool2d": (
-            "import torch, torch.nn.functional as F\n"
-            "def max_pool2d(x, kernel_size, stride=None, padding=0):\n"
-            "    return F.max_pool2d(torch.from_numpy(x), kernel_size, stride, padding).numpy()\n")}),
-        # --- 2. rewriting the judge in the kernel (and a wrong answer)
-        "judge_rewrite": _notebook(CHAPTER, {"max_pool2d": blank}, added=[
+        # --- 1. calling the answers through anything captured where they are loaded, one way per exercise;
+        # torch where it is forbidden; sys.modules.update() in the function
+        "answers": (_notebook(CHAPTER, {
+            "max_pool2d": ("from course_lib.pool import max_pool2d as _REF\n"
+                           "def max_pool2d(x, kernel_size, stride=None, padding=0, _ref=_REF):\n"
+                           "    return _ref(x, kernel_size, stride, padding)\n"),
+            "avg_pool2d": ("from course_lib.testing import EXERCISES\n"
+                           "avg_pool2d = EXERCISES['avg_pool2d'].reference\n"),
+            "max_pool2d_backward": _finder("max_pool2d_backward", "gc"),
+            "avg_pool2d_backward": _finder("avg_pool2d_backward", "exec"),
+            "global_avg_pool2d": ("import torch, torch.nn.functional as F\n"
+                                  "def global_avg_pool2d(x):\n"
+                                  "    return F.adaptive_avg_pool2d(torch.from_numpy(x), 1).numpy()\n"),
+            "adaptive_max_pool2d": ("import sys\n_saved = dict(sys.modules)\n"
+                                    "def adaptive_max_pool2d(*args, **kwargs):\n"
+                                    "    sys.modules.update(_saved)\n"
+                                    "    import course_lib.pool\n"
+                                    "    return course_lib.pool.adaptive_max_pool2d(*args, **kwargs)\n"),
+            "spatial_pyramid_pool": _finder("spatial_pyramid_pool", "modules"),
+        }), everything),
+        "answers_2": (_notebook(CHAPTER, {
+            "max_pool2d": "import functools, course_lib.pool as _P\nmax_pool2d = functools.partial(_P.max_pool2d)\n",
+            # --- 4. precomputed hidden cases (seed 302 is public in the source)
+            "avg_pool2d": _precomputed_table("avg_pool2d", 302),
+        }), {"max_pool2d", "avg_pool2d", "spatial_pyramid_pool"}),  # SPP pools with the student's max_pool2d
+        # --- 2. rewriting the judge in the kernel; 3. forging the records the old grader read
+        "tamper": (_notebook(CHAPTER, {"max_pool2d": blank}, added=[
             "import course_lib.testing as T, course_lib.testing.core as C, numpy\n"
             "C.compare = C._compare_in_call = C._expect_output = C.run_exercise = lambda *a, **k: None\n"
-            "T.check = T.hidden_check = lambda *a, **k: None\nnumpy.allclose = lambda *a, **k: True\n"]),
-        # --- 3. forging the records the old grader read
-        "forged_records": _notebook(CHAPTER, {"max_pool2d": blank}, added=[
+            "T.check = T.hidden_check = lambda *a, **k: None\nnumpy.allclose = lambda *a, **k: True\n",
             "import os, numpy as np, json\nos.makedirs('.judge', exist_ok=True)\n"
             "for name in ('max_pool2d.visible.0.npz', 'max_pool2d.hidden.301.npz'):\n"
             "    np.savez('.judge/' + name, __meta__=np.array(json.dumps({'cases': [], 'callable': True})))\n"]),
-        # --- 4. precomputed hidden cases (seed 301 is public in the source)
-        "precomputed": _notebook(CHAPTER, {"max_pool2d": _precomputed_table()}),
-        # --- 6. links and special files in the working copy, and the notebook itself replaced by a link
-        "links": _notebook(CHAPTER, {}, added=[
+            {"max_pool2d", "spatial_pyramid_pool"}),
+        # --- 7. resources: memory over several processes (three children of 3 GiB each, under the
+        # per-process RLIMIT_AS: the answer is right only if all three got their memory), a huge answer,
+        # a fork bomb, /dev/shm and a 30 MB line; 8. daemons, from the judge and from the kernel
+        "resources": (_notebook(CHAPTER, {
+            "max_pool2d": solved["max_pool2d"] + (
+                "\nimport os\nimport numpy as np\n_real = max_pool2d\n"
+                "def max_pool2d(*args, **kwargs):\n"
+                "    kids = []\n"
+                "    for _ in range(3):\n"
+                "        pid = os.fork()\n"
+                "        if pid == 0:\n"
+                "            block = bytearray(3 << 30)\n"
+                "            for i in range(0, len(block), 4096): block[i] = 1\n"
+                "            os._exit(0)\n"
+                "        kids.append(pid)\n"
+                "    ok = all(os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]) == 0 for pid in kids)\n"
+                "    out = _real(*args, **kwargs)\n"
+                "    return out if ok else np.zeros_like(out)\n"),
+            "avg_pool2d": ("import numpy as np\ndef avg_pool2d(x, kernel_size, stride=None, padding=0):\n"
+                           "    return np.ones(300 << 20, dtype=np.uint8)\n"),
+            "max_pool2d_backward": solved["max_pool2d_backward"] + (
+                "\nimport os\n_real_backward = max_pool2d_backward\n"
+                "def max_pool2d_backward(*args, **kwargs):\n"
+                "    for _ in range(2000):\n"
+                "        if os.fork() == 0:\n"
+                "            import time; time.sleep(60); os._exit(0)\n"
+                "    return _real_backward(*args, **kwargs)\n"),
+            "global_avg_pool2d": daemon + solved["global_avg_pool2d"],
+        }, added=[daemon, f"open('/dev/shm/{MARKER}', 'w').write('x')\nprint('y' * 30_000_000)\n"]),
+            {"max_pool2d", "avg_pool2d", "max_pool2d_backward", "spatial_pyramid_pool"}),
+        # --- 6. links and special files in the working copy, the notebook itself replaced by a link;
+        # 9. injection into the feedback and formgrader
+        "machine": (_notebook(CHAPTER, {}, markdown=[
+            "<script>window.pwned = 1</script> <img src=x onerror=\"window.pwned = 2\">"], added=[
             f"import os\nos.symlink('/dev/zero', 'zero.bin')\nos.symlink({str(planted)!r}, 'planted')\n"
             f"os.mkfifo('fifo')\nos.symlink({str(planted.parent)!r}, '.judge')\n"
-            f"os.remove('{CHAPTER}.ipynb')\nos.symlink({str(planted)!r}, '{CHAPTER}.ipynb')\n"]),
-        # --- 7. resources: memory over several processes, a fork bomb, /dev/shm, a 30 MB line, a huge answer
-        # three children of 3 GiB each (under the per-process RLIMIT_AS): the answer is right only if all
-        # three got their memory, i.e. if the limit were per process and not over the whole judge
-        "memory": _notebook(CHAPTER, {"max_pool2d": keep_rest + (
-            "\nimport os\nimport numpy as np\n_real = max_pool2d\n"
-            "def max_pool2d(*args, **kwargs):\n"
-            "    kids = []\n"
-            "    for _ in range(3):\n"
-            "        pid = os.fork()\n"
-            "        if pid == 0:\n"
-            "            block = bytearray(3 << 30)\n"
-            "            for i in range(0, len(block), 4096): block[i] = 1\n"
-            "            os._exit(0)\n"
-            "        kids.append(pid)\n"
-            "    ok = all(os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]) == 0 for pid in kids)\n"
-            "    out = _real(*args, **kwargs)\n"
-            "    return out if ok else np.zeros_like(out)\n")}),
-        "fork_bomb": _notebook(CHAPTER, {"max_pool2d": keep_rest + (
-            "\nimport os\n_real = max_pool2d\n"
-            "def max_pool2d(*args, **kwargs):\n"
-            "    for _ in range(2000):\n"
-            "        if os.fork() == 0:\n"
-            "            import time; time.sleep(60); os._exit(0)\n"
-            "    return _real(*args, **kwargs)\n")}),
-        "shm_and_output": _notebook(CHAPTER, {}, added=[
-            f"open('/dev/shm/{MARKER}', 'w').write('x')\nprint('y' * 30_000_000)\n"]),
-        "huge_answer": _notebook(CHAPTER, {"max_pool2d": (
-            "import numpy as np\ndef max_pool2d(x, kernel_size, stride=None, padding=0):\n"
-            "    return np.ones(300 << 20, dtype=np.uint8)\n")}),
-        # --- 8. processes left behind (from the kernel: an added cell; from the judge: the solution cell)
-        "daemon": _notebook(CHAPTER, {"max_pool2d": daemon + keep_rest}, added=[daemon]),
-        # --- 9. injection into the feedback and formgrader
-        "injection": _notebook(CHAPTER, {}, markdown=[
-            "<script>window.pwned = 1</script> <img src=x onerror=\"window.pwned = 2\">"],
-            added=["from IPython.display import HTML, display, Javascript\n"
-                   "display(HTML('<script>window.pwned = 3</script><b>bold</b>'))\n"
-                   "display(Javascript('window.pwned = 4'))\n"]),
+            f"os.remove('{CHAPTER}.ipynb')\nos.symlink({str(planted)!r}, '{CHAPTER}.ipynb')\n",
+            "from IPython.display import HTML, display, Javascript\n"
+            "display(HTML('<script>window.pwned = 3</script><b>bold</b>'))\n"
+            "display(Javascript('window.pwned = 4'))\n"]), set()),
         # --- 11. snooping: another course's solutions, world-readable on the machine
-        "snoop": _notebook(CHAPTER, {"max_pool2d": (
+        "snoop": (_notebook(CHAPTER, {"max_pool2d": (
             "def max_pool2d(*args, **kwargs):\n"
             f"    ns = {{}}\n    exec(open({str(decoy)!r}).read(), ns)\n"
             "    return ns['max_pool2d'](*args, **kwargs)\n")},
             added=[f"print('DECOY:', 'def max_pool2d' in open({str(decoy)!r}).read())\n"]),
+            {"max_pool2d", "spatial_pyramid_pool"}),
+        "honest": (_notebook(CHAPTER, {}), set()),
     }
 
 
@@ -236,10 +235,9 @@ def test_hostile_class(tmp_path, build_env, request):
 
     subs = tmp_path / "subs"
     subs.mkdir()
-    for student, nb in _attacks(decoy, planted).items():
+    attacks = _attacks(decoy, planted)
+    for student, (nb, _) in attacks.items():
         nbformat.write(nb, subs / f"{student}.ipynb")
-    honest = _notebook(CHAPTER, {})
-    nbformat.write(honest, subs / "honest.ipynb")
     os.symlink(planted, subs / "symlinked.ipynb")                          # row 6: the submission is a link
     os.mkfifo(subs / "fifo.ipynb")                                         # row 6: a FIFO that would hang a reader
     out = tmp_path / "out"
@@ -252,20 +250,16 @@ def test_hostile_class(tmp_path, build_env, request):
     for r in csv.DictReader((out / "grades.csv").open()):
         rows.setdefault(r["student"], {})[r["exercise"]] = r
 
-    def lost(student: str) -> set[str]:
-        return {ex for ex, r in rows[student].items() if float(r["score"]) < float(r["max"])}
+    def lost(student: str) -> dict[str, str]:
+        return {ex: r["reason"] for ex, r in rows[student].items() if float(r["score"]) < float(r["max"])}
 
-    assert lost("honest") == set(), rows["honest"]
-    attacked_max_pool = ["capture_default", "capture_partial", "registry", "other_module", "gc_objects",
-                         "exec_source", "undo_switch_off", "torch", "judge_rewrite", "forged_records", "precomputed",
-                         "memory", "fork_bomb", "huge_answer", "snoop"]
-    for student in attacked_max_pool:
-        assert "max_pool2d" in lost(student), (student, rows[student]["max_pool2d"])
-        assert lost(student) <= {"max_pool2d"}, (student, {e: rows[student][e]["reason"] for e in lost(student)})
-    assert "torch" in rows["torch"]["max_pool2d"]["reason"]
-    assert "over the limit" in rows["huge_answer"]["max_pool2d"]["reason"], rows["huge_answer"]["max_pool2d"]
-    for student in ("links", "shm_and_output", "daemon", "injection"):   # attacks on the machine, not on points
-        assert lost(student) == set(), (student, {e: rows[student][e]["reason"] for e in lost(student)})
+    for student, (_, attacked) in attacks.items():
+        assert set(lost(student)) == attacked, (student, lost(student))
+    reasons = lost("answers")
+    assert "torch" in reasons["global_avg_pool2d"] and "No such file" in reasons["avg_pool2d_backward"], reasons
+    assert "over the limit" in lost("resources")["avg_pool2d"], lost("resources")
+    assert "Resource temporarily unavailable" in lost("resources")["max_pool2d_backward"], lost("resources")
+    assert "No such file" in lost("snoop")["max_pool2d"]
     for student in ("symlinked", "fifo"):
         assert all(float(r["score"]) == 0 for r in rows[student].values()), rows[student]
         assert all("not a valid notebook" in r["reason"] for r in rows[student].values()), rows[student]
@@ -275,10 +269,10 @@ def test_hostile_class(tmp_path, build_env, request):
     assert not _leftovers(), "a hostile notebook left a process running"
     assert not Path(f"/dev/shm/{MARKER}").exists()
     feedback = out / "feedback"
-    assert sorted(p.name for p in (feedback / "links").iterdir()) == [f"{CHAPTER}.html"]
+    assert sorted(p.name for p in (feedback / "machine").iterdir()) == [f"{CHAPTER}.html"]
     sizes = {p.parent.name: p.stat().st_size for p in feedback.glob("*/*.html")}
-    assert sizes["shm_and_output"] < 2 * sizes["honest"] + 200_000, sizes
-    page = (feedback / "injection" / f"{CHAPTER}.html").read_text()
+    assert sizes["resources"] < 2 * sizes["honest"] + 200_000, sizes
+    page = (feedback / "machine" / f"{CHAPTER}.html").read_text()
     for live in ("<script>window.pwned", "onerror=\"window.pwned", "<b>bold</b>", "window.pwned = 4"):
         assert live not in page, f"student HTML reached the feedback: {live}"
     assert html_module.escape("<script>window.pwned") in page  # shown as text
