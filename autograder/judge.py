@@ -33,6 +33,8 @@ from typing import Any
 
 import nbformat
 
+from course_lib.testing.core import CheckFailure
+
 from .wire import FrameError, decode, encode, read_frame, write_frame
 
 __all__ = ["JudgeProcess", "JudgeStopped", "NotebookVerdict", "RemoteFunction", "CheckCall", "code_cells",
@@ -221,8 +223,9 @@ def judge_view(absent: Iterable[str]) -> list[Path]:
     return unique
 
 
-class JudgeStopped(Exception):
-    """The judge process hung, died or sent something unreadable; it is restarted for what is left."""
+class JudgeStopped(CheckFailure):
+    """The judge process hung, died or sent something unreadable; it is restarted for what is left.
+    (A CheckFailure, so that the check engine passes it on as it is.)"""
 
 
 class CellStopped(JudgeStopped):
@@ -384,7 +387,9 @@ def _plain(value: Any, depth: int = 0) -> bool:
 def to_judge(value: Any) -> bytes:
     """Pickle what the grader sends down to a judge process (arguments that are not data, the
     probes of module exercises). The check helpers (``course_lib.testing``) travel by value: their
-    modules import the references, which the judge process does not have. Only ever loaded there."""
+    modules import the references, which the judge process does not have; a probe carries the
+    reference's skeleton as data, never the reference (``__getstate__`` of the module checks).
+    Only ever loaded there."""
     import cloudpickle
 
     for name, module in list(sys.modules.items()):
@@ -392,17 +397,6 @@ def to_judge(value: Any) -> bytes:
             cloudpickle.register_pickle_by_value(module)
             _BY_VALUE.add(name)
     return cloudpickle.dumps(value)
-
-
-def pickled_course_modules(data: bytes) -> set[str]:
-    """The ``course_lib`` modules a pickle refers to (and so imports when it is loaded)."""
-    import pickletools
-
-    found = set()
-    for _, arg, _ in pickletools.genops(data):
-        if isinstance(arg, str) and arg.startswith("course_lib.") and not arg.startswith("course_lib.testing"):
-            found.add(arg.split(" ")[0])
-    return found
 
 
 def _rebuild(reply: Mapping, name: str, forbid: Sequence[str]) -> BaseException:
@@ -500,17 +494,9 @@ class JudgeSession:
         self.starts = 0
         self.notes: list[str] = []
         self._probes: dict[str, bool] = {}
-        self._needs: dict[str, set[str]] = {}
 
     def use(self, exercise) -> None:
-        absent = absent_modules(exercise.forbid)
-        if self.probes(exercise):
-            # A module exercise's probe builds the reference's skeleton to align layers: the modules it
-            # refers to must load in the judge process (a known gap: see the README's grading section).
-            needed = self._needs[exercise.name]
-            absent = absent_modules([m for m in exercise.forbid
-                                     if not any(n == m or n.startswith(m + ".") for n in needed)])
-        key = tuple(absent)
+        key = tuple(absent_modules(exercise.forbid))
         process = self.processes.get(key)
         if process is None:
             process = self.processes[key] = JudgeProcess(self.cells, key, sandbox=self.sandbox, limits=self.limits)
@@ -554,8 +540,6 @@ class JudgeSession:
             sample = exercise.reference(*copy.deepcopy(case.args), **copy.deepcopy(case.kwargs)) \
                 if case is not None else None
             self._probes[exercise.name] = isinstance(sample, Expectation)
-            self._needs[exercise.name] = pickled_course_modules(to_judge(sample)) if isinstance(
-                sample, Expectation) else set()
         return self._probes[exercise.name]
 
     def call(self, message: dict, arrays: list) -> tuple[dict, list]:

@@ -204,3 +204,27 @@ def test_the_sandboxed_judge_gives_the_same_verdicts():
     assert "No such file" in judge_notebook(SOURCE, snoop, run_seed=seed, sandbox=True).verdicts["test_max_pool2d"]
     # the same exec works where the reference exists on disk (so the test can fail)
     assert judge_notebook(SOURCE, snoop, run_seed=seed).verdicts["test_max_pool2d"] is None
+
+
+def test_module_probes_travel_without_the_reference(tmp_path):
+    """The probes of the module exercises (Chapters 8, 13, 16) load in a process where the reference
+    modules do not exist: they carry the reference's skeleton as data, never its builder or class."""
+    import subprocess
+    import sys
+
+    from autograder.judge import to_judge
+
+    for name in ("alexnet", "basic_block", "highway_layer", "encoder_block", "vision_transformer", "gradient_penalty"):
+        ex = EXERCISES[name]
+        case = ex.visible()[0]
+        payload = tmp_path / f"{name}.pkl"
+        payload.write_bytes(to_judge((case.args, case.kwargs, ex.reference(*case.args, **case.kwargs))))
+        absent = absent_modules(ex.forbid)
+        assert any(m in absent for m in ("course_lib.architectures", "course_lib.attention", "course_lib.gan"))
+        code = ("import pickle, sys\nfrom autograder.judge_worker import _Absent\n"
+                f"sys.meta_path.insert(0, _Absent({absent!r}))\n"
+                f"args, kwargs, probe = pickle.loads(open({str(payload)!r}, 'rb').read())\n"
+                "assert not any(m.startswith(('course_lib.architectures', 'course_lib.attention', 'course_lib.gan'))"
+                " for m in sys.modules), sorted(m for m in sys.modules if m.startswith('course_lib'))\n")
+        proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+        assert proc.returncode == 0, (name, proc.stderr[-2000:])

@@ -70,9 +70,25 @@ class ModuleExpectation(Expectation):
     def __init__(self, call: str, build, inputs, seed: int = 0, order_hint: str = "", constants=None):
         self.call, self.build, self.inputs, self.seed = call, build, inputs, seed
         self.order_hint, self.constants = order_hint, constants or {}
+        self._skeleton = None
 
     def __repr__(self) -> str:
         return f"the module {self.call} should return"
+
+    def skeleton(self) -> tuple[list[tuple[str, tuple[int, ...]]], int]:
+        """The reference's registered tensors (name, shape) and parameter count, built on torch's meta device."""
+        if self.build is None:
+            return self._skeleton
+        with torch.device("meta"):
+            ref = self.build()
+        return _shapes(_entries(ref)), sum(p.numel() for p in ref.parameters())
+
+    def __getstate__(self) -> dict:
+        """What travels to the grader's judge process: the reference's skeleton as data, never its builder
+        (the judge process holding the student's code has no reference to call)."""
+        state = dict(self.__dict__)
+        state["_skeleton"], state["build"] = self.skeleton(), None
+        return state
 
     def _passes(self) -> list[tuple[tuple, bool]]:
         """(input shape, training?) of each forward pass: every shape in evaluation mode, then the
@@ -135,9 +151,8 @@ class ModuleExpectation(Expectation):
         if not isinstance(got, nn.Module):
             raise CheckFailure(f"{self.call} should return an nn.Module (an nn.Sequential or an instance of "
                                f"your class), got {type(got).__name__}. Did you forget a `return`?")
-        with torch.device("meta"):
-            ref = self.build()
-        mine, theirs = _entries(got), _entries(ref)
+        theirs, ref_params = self.skeleton()
+        mine = _entries(got)
         is_float = [t.is_floating_point() for _, t in mine]
         data = {"entries": [[name, list(t.shape), flt] for (name, t), flt in zip(mine, is_float, strict=True)],
                 "n_params": sum(p.numel() for p in got.parameters()),
@@ -149,11 +164,10 @@ class ModuleExpectation(Expectation):
             if i < len(mine):
                 data["constants"][ref_key] = mine[i][1].detach().clone()
         try:
-            self._match_entries(_shapes(mine), _shapes(theirs), data["n_params"],
-                                sum(p.numel() for p in ref.parameters()), data["constants"])
+            self._match_entries(_shapes(mine), theirs, data["n_params"], ref_params, data["constants"])
         except (CheckFailure, KeyError):
             return data                          # the grader finds the same difference in the entries
-        values = self._weights(_shapes(theirs), is_float)
+        values = self._weights(theirs, is_float)
         with torch.no_grad():
             got.load_state_dict({name: v for (name, _), v in zip(mine, values, strict=True) if v is not None},
                                 strict=False)

@@ -10,6 +10,7 @@ which common mistake (post-norm, a missing residual, ReLU for GELU, ...) the out
 from __future__ import annotations
 
 import copy
+import math
 
 import numpy as np
 import torch
@@ -254,6 +255,11 @@ _VIT_VARIANTS = {
 }
 
 
+def _type_names(cls: type) -> list[str]:
+    """``module.QualName`` of a class and of its bases (a class compared by name, without importing it)."""
+    return [f"{c.__module__}.{c.__qualname__}" for c in cls.__mro__]
+
+
 class ModuleCheck(Expectation):
     """Reference side of a module exercise: ``student_module == ModuleCheck(...)`` checks it.
 
@@ -265,13 +271,29 @@ class ModuleCheck(Expectation):
     def __init__(self, name, ref, input_shape, variants, seed=0, forbid=_TORCH_FORBID):
         self.name, self.ref, self.input_shape, self.variants = name, ref, tuple(input_shape), variants
         self.seed, self.forbid = seed, forbid
+        self._shapes = self._ref_type = None
 
     def __repr__(self):
         return f"ModuleCheck({self.name})"
 
+    def __getstate__(self) -> dict:
+        """What travels to the grader's judge process: the reference's parameter names and shapes and
+        its class's name, as data — never the reference module itself, nor the variants (which run it)."""
+        state = dict(self.__dict__)
+        state["_shapes"] = self.shapes()
+        state["_ref_type"] = _type_names(type(self.ref)) if self.ref is not None else self._ref_type
+        state["ref"], state["variants"] = None, {}
+        return state
+
+    def shapes(self) -> dict[str, tuple[int, ...]]:
+        """The reference's state_dict: name → shape."""
+        if self.ref is None:
+            return dict(self._shapes)
+        return {k: tuple(v.shape) for k, v in self.ref.state_dict().items()}
+
     def _keys(self, mine: dict[str, tuple]) -> None:
         __tracebackhide__ = True
-        theirs = {k: tuple(v.shape) for k, v in self.ref.state_dict().items()}
+        theirs = self.shapes()
         missing = [f"{k} {v}" for k, v in theirs.items() if k not in mine]
         extra = [f"{k} {v}" for k, v in mine.items() if k not in theirs]
         if missing or extra:
@@ -287,8 +309,9 @@ class ModuleCheck(Expectation):
     def _agreed(self) -> tuple[dict, torch.Tensor]:
         """The random weights (by the reference's names) and the input both modules run on."""
         gen = torch.Generator().manual_seed(self.seed)
-        state = {k: torch.randn(v.shape, generator=gen) / (v[0].numel() ** 0.5 if v.ndim > 1 else 2.0)
-                 for k, v in self.ref.state_dict().items()}
+        state = {}
+        for k, shape in self.shapes().items():  # 1/sqrt(fan_in) for matrices, 1/2 for vectors
+            state[k] = torch.randn(shape, generator=gen) / (math.prod(shape[1:]) ** 0.5 if len(shape) > 1 else 2.0)
         return state, torch.randn(self.input_shape, generator=gen)
 
     def probe(self, got) -> dict:
@@ -298,7 +321,8 @@ class ModuleCheck(Expectation):
             got = copy.deepcopy(got.ref)
         if not isinstance(got, nn.Module):
             raise CheckFailure(f"{self.name} should build an nn.Module, got {type(got).__name__}.")
-        if isinstance(got, type(self.ref)) and not own_reference:
+        reference_type = _type_names(type(self.ref)) if self.ref is not None else self._ref_type
+        if reference_type[0] in _type_names(type(got)) and not own_reference:
             raise CheckFailure(f"{self.name} is (a subclass of) the course's reference: write your own class.")
         data = {"keys": {k: list(v.shape) for k, v in got.state_dict().items()}, "out": None, "out_type": "",
                 "error": None, "threads": probe_threads()}

@@ -145,8 +145,9 @@ class PenaltyExpectation(Expectation):
         self.critic, self.real, self.fake, self.alpha = critic, real, fake, alpha
 
     def _reference(self) -> tuple[float, list]:
+        from course_lib import gan as reference  # imported here: a probe sent to a judge process refers to no answer
 
-        ref = gan.gradient_penalty(self.critic, self.real, self.fake, self.alpha)
+        ref = reference.gradient_penalty(self.critic, self.real, self.fake, self.alpha)
         return float(ref.detach()), self._grads(ref)
 
     def _grads(self, penalty) -> list:
