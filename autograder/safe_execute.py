@@ -91,6 +91,10 @@ class SafeExecute(Execute):
         except DeadKernelError:
             self._stop(nb, "KernelDied", "the kernel died while running this cell (os._exit, a crash, or the "
                        "memory limit)", "the kernel died")
+        except Exception as err:  # the kernel is the student's: whatever it sends must not stop the grading
+            self.log.warning("the kernel failed: %s: %s", type(err).__name__, str(err)[:300])
+            self._stop(nb, "KernelFailed", f"the kernel failed while running this cell ({type(err).__name__}: "
+                       f"{str(err)[:200]})", "the kernel failed")
         finally:
             if jail is not None:
                 if jail.oom_killed():
