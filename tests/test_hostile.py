@@ -273,9 +273,13 @@ def test_hostile_class(tmp_path, build_env, request):
     sizes = {p.parent.name: p.stat().st_size for p in feedback.glob("*/*.html")}
     assert sizes["resources"] < 2 * sizes["honest"] + 200_000, sizes
     page = (feedback / "machine" / f"{CHAPTER}.html").read_text()
-    for live in ("<script>window.pwned", "onerror=\"window.pwned", "<b>bold</b>", "window.pwned = 4"):
+    for live in ("<script>window.pwned", "<img src=x", "<b>bold</b>"):
         assert live not in page, f"student HTML reached the feedback: {live}"
     assert html_module.escape("<script>window.pwned") in page  # shown as text
+    machine = nbformat.read(out / "autograded" / "machine" / CHAPTER / f"{CHAPTER}.ipynb", as_version=4)
+    added = [cell for cell in machine.cells if "display(HTML(" in cell.source]
+    kinds = {kind for cell in added for o in cell.get("outputs", []) for kind in o.get("data", {})}
+    assert len(added) == 1 and kinds == {"text/plain"}, kinds  # the HTML and Javascript displays became text
     graded = nbformat.read(out / "autograded" / "snoop" / CHAPTER / f"{CHAPTER}.ipynb", as_version=4)
     assert "DECOY: True" not in json.dumps(graded.cells[-1].get("outputs", [])), "the kernel read the decoy"
     seeds = json.loads((out / "seeds.json").read_text())
