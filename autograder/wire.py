@@ -25,10 +25,12 @@ from typing import Any
 import numpy as np
 
 __all__ = ["FrameError", "Opaque", "decode", "decode_frame", "encode", "encode_frame", "read_frame",
-           "write_frame", "MAX_FRAME"]
+           "write_frame", "MAX_FRAME", "MAX_HEADER"]
 
 #: Largest frame the grader accepts from a judge process (the outputs of one call).
 MAX_FRAME = 256 * 1024 * 1024
+#: Largest JSON header of a frame (the structure of an answer, its strings and numbers).
+MAX_HEADER = 16 * 1024 * 1024
 _MAX_DEPTH = 64
 _MAX_ITEMS = 100_000
 _KINDS = "biufc"  # bool, int, uint, float, complex: no objects, strings or raw void
@@ -150,6 +152,8 @@ def decode_frame(body: bytes) -> tuple[dict, list[np.ndarray]]:
     (size,) = struct.unpack(">I", body[:4])
     if size > len(body) - 4:
         raise FrameError("truncated frame header")
+    if size > MAX_HEADER:  # the bulk travels as arrays: a huge JSON header would only cost the grader memory
+        raise FrameError(f"a frame header of {size:,} bytes is over the limit of {MAX_HEADER:,}")
     try:
         header = json.loads(body[4:4 + size])
     except (ValueError, RecursionError) as err:

@@ -88,6 +88,12 @@ def test_a_frame_over_the_limit_is_refused_unread():
     os.close(write)
 
 
+def test_a_huge_header_is_refused():
+    raw = b"[" + b"1," * (9 << 20) + b"1]"
+    with pytest.raises(FrameError, match="header"):
+        decode_frame(struct.pack(">I", len(raw)) + raw)
+
+
 def test_deep_or_pickled_values_are_refused():
     deep = {"v": None}
     for _ in range(200):
