@@ -214,7 +214,8 @@ def _depth(path: str) -> int:
 
 
 def jail_command(cmd: Sequence[str], *, readable: Sequence[str | Path],
-                 writable: Sequence[tuple[str | Path, str]] = (), cwd: str = "/",
+                 writable: Sequence[tuple[str | Path, str]] = (), hidden: Sequence[str | Path] = (),
+                 cwd: str = "/",
                  env: Mapping[str, str] | None = None, uid: int = 65534, gid: int = 65534,
                  limits: Limits = _DEFAULT_LIMITS, network: bool = False) -> list[str]:
     """The ``bwrap`` command line that runs ``cmd`` in an allow-list sandbox.
@@ -228,6 +229,9 @@ def jail_command(cmd: Sequence[str], *, readable: Sequence[str | Path],
             directory minus some entries, list the entries wanted (see :func:`entries`).
         writable: ``(host_path, path_inside)`` pairs bound read-write; the host path should belong
             to ``uid`` (the caller chowns it).
+        hidden: Paths inside readable directories whose contents must not be there: a directory is
+            covered by an empty read-only tmpfs, a file by ``/dev/null``. Cheaper than listing every
+            entry of a large directory (each bind is a mount: 500 of them cost about a second).
         cwd: Working directory inside.
         env: The whole environment inside (the host's is cleared); ``HOME`` and ``TMPDIR`` default
             to ``/tmp`` and ``PATH`` to :data:`DEFAULT_PATH`.
@@ -280,6 +284,12 @@ def jail_command(cmd: Sequence[str], *, readable: Sequence[str | Path],
         binds.append((os.path.normpath(inside), _existing(host, "writable"), "--bind"))
     if not any(setpriv.startswith(directory + "/") for directory in ("/usr", "/bin", "/sbin")):
         binds.append((setpriv, setpriv, "--ro-bind"))
+    for path in hidden:
+        path = os.path.normpath(os.fspath(path))
+        if os.path.isdir(path) and not os.path.islink(path):
+            binds.append((path, "", "--tmpfs"))
+        elif os.path.lexists(path):
+            binds.append((path, "/dev/null", "--ro-bind"))
     binds.sort(key=lambda bind: _depth(bind[0]))
     host_backed += [inside for inside, _, _ in binds]
     # bubblewrap would make the missing parents of mount points 0700 (root's): make them 0755, for `uid`
@@ -289,7 +299,10 @@ def jail_command(cmd: Sequence[str], *, readable: Sequence[str | Path],
         if not any(parent.startswith(mount + "/") for mount in host_backed):
             args += ["--perms", "0755", "--dir", parent]
     for inside, host, flag in binds:
-        args += [flag, host, inside]
+        if flag == "--tmpfs":  # an empty, read-only directory over what is hidden
+            args += ["--perms", "0555", "--size", "4096", "--tmpfs", inside, "--remount-ro", inside]
+        else:
+            args += [flag, host, inside]
     args.append("--clearenv")
     variables = {"PATH": DEFAULT_PATH, "HOME": "/tmp", "TMPDIR": "/tmp", **(env or {})}
     for name, value in variables.items():

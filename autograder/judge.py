@@ -167,10 +167,18 @@ def _leaves_out(name: str, absent_top: set[str]) -> bool:
     return stem in absent_top
 
 
-def judge_view(absent: Iterable[str]) -> list[Path]:
+@dataclass(frozen=True)
+class View:
+    """What a jail may read (``readable``), and what inside it is covered (``hidden``)."""
+
+    readable: list[Path]
+    hidden: list[Path]
+
+
+def judge_view(absent: Iterable[str]) -> View:
     """What a jailed judge process may read (besides the system directories ``autograder.jail``
-    always shows): the Python installation and environment minus the absent packages, the course's
-    ``course_lib`` minus the absent reference modules (and their compiled copies), and the three
+    always shows): the Python installation and environment with the absent packages covered,
+    ``course_lib`` with the absent reference modules and all compiled copies covered, and the three
     files of the judge itself. Nothing else of the course: no solutions, build, gradebook or git."""
     import importlib.util
     import site
@@ -178,49 +186,27 @@ def judge_view(absent: Iterable[str]) -> list[Path]:
 
     absent = set(absent)
     absent_top = {a for a in absent if "." not in a}
-    readable: list[Path] = []
-
-    def add_filtered(directory: Path, skip) -> None:
-        for entry in sorted(directory.iterdir()):
-            if entry.name != "__pycache__" and not skip(entry.name):
-                readable.append(entry)
-
+    base, prefix = Path(sys.base_prefix).resolve(), Path(sys.prefix).resolve()
+    readable, hidden = [base], []
+    if prefix != base:  # a virtual environment
+        readable.append(prefix)
+    stdlib = Path(sysconfig.get_paths()["stdlib"]).resolve()
+    on_path = {Path(p).resolve() for p in sys.path if p and Path(p).is_dir()}
     site_dirs = {Path(p).resolve() for p in [*site.getsitepackages(), sysconfig.get_paths()["purelib"],
                                                sysconfig.get_paths()["platlib"]] if Path(p).is_dir()}
-    stdlib = Path(sysconfig.get_paths()["stdlib"]).resolve()
-    base = Path(sys.base_prefix).resolve()
-    # the base installation, without any site-packages of its own (a venv's packages are elsewhere)
-    for entry in sorted(base.iterdir()):
-        if entry.resolve() == stdlib.parent:  # <base>/lib: everything but the stdlib folder, then its entries
-            for inner in sorted(entry.iterdir()):
-                if inner.resolve() != stdlib:
-                    readable.append(inner)
-            add_filtered(stdlib, lambda name: name in ("site-packages", "dist-packages"))
-        elif entry.name not in ("share", "include", "man") or entry.is_file():
-            readable.append(entry)
-    if Path(sys.prefix).resolve() != base:  # a virtual environment: its bin/ and pyvenv.cfg
-        prefix = Path(sys.prefix)
-        readable += [p for p in (prefix / "bin", prefix / "pyvenv.cfg") if p.exists()]
+    for name in ("site-packages", "dist-packages"):  # the base's own packages, when a venv is used
+        if (stdlib / name).is_dir() and (stdlib / name).resolve() not in on_path:
+            hidden.append(stdlib / name)
     course_lib = Path(next(iter(importlib.util.find_spec("course_lib").submodule_search_locations))).resolve()
+    for directory in sorted(site_dirs & on_path):
+        hidden += [entry for entry in sorted(directory.iterdir()) if _leaves_out(entry.name, absent_top)]
+    readable.append(course_lib)
     hidden_course = {a.split(".", 1)[1].split(".")[0] for a in absent if a.startswith("course_lib.")}
-    for directory in sorted(site_dirs):
-        if stdlib in directory.parents or directory == stdlib:
-            continue  # the base's own site-packages: not on the judge's path
-        for entry in sorted(directory.iterdir()):
-            if entry.name == "__pycache__" or _leaves_out(entry.name, absent_top):
-                continue
-            if entry.resolve() == course_lib:  # installed (not editable): filtered below
-                continue
-            readable.append(entry)
-    add_filtered(course_lib, lambda name: name.removesuffix(".py") in hidden_course)
+    hidden += [entry for entry in sorted(course_lib.iterdir())
+               if (entry.name == "__pycache__" and hidden_course) or entry.name.removesuffix(".py") in hidden_course]
     here = Path(__file__).resolve().parent
     readable += [here / "__init__.py", here / "wire.py", here / "judge_worker.py"]
-    seen, unique = set(), []
-    for path in readable:
-        if path.exists() and str(path) not in seen:
-            seen.add(str(path))
-            unique.append(path)
-    return unique
+    return View([p for p in readable if p.exists()], hidden)
 
 
 class JudgeStopped(CheckFailure):
@@ -279,8 +265,9 @@ class JudgeProcess:
         if self.sandbox:
             from .jail import Limits, spawn
 
-            self.proc, self.cgroup = spawn(self._command(), limits=self.limits or Limits(),
-                                           readable=judge_view(self.absent), cwd="/tmp", env=self._env(),
+            view = judge_view(self.absent)
+            self.proc, self.cgroup = spawn(self._command(), limits=self.limits or Limits(), readable=view.readable,
+                                           hidden=view.hidden, cwd="/tmp", env=self._env(),
                                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
         else:
             self.proc = subprocess.Popen(self._command(), stdin=subprocess.PIPE, stdout=subprocess.PIPE,

