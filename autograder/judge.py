@@ -202,6 +202,14 @@ def judge_view(absent: Iterable[str]) -> View:
         hidden += [entry for entry in sorted(directory.iterdir()) if _leaves_out(entry.name, absent_top)]
     readable.append(course_lib)
     hidden_course = {a.split(".", 1)[1].split(".")[0] for a in absent if a.startswith("course_lib.")}
+    if hidden_course:
+        # The grader itself imports the references later and may write their compiled copies into a
+        # ``__pycache__`` that did not exist yet, under a mount the judge already sees: make sure
+        # there is a directory to cover now. Where it cannot be made, nobody can write pyc files there.
+        try:
+            (course_lib / "__pycache__").mkdir(mode=0o755, exist_ok=True)
+        except OSError:
+            pass
     hidden += [entry for entry in sorted(course_lib.iterdir())
                if (entry.name == "__pycache__" and hidden_course) or entry.name.removesuffix(".py") in hidden_course]
     here = Path(__file__).resolve().parent
