@@ -1,9 +1,10 @@
 """The judge's verdict as a step of nbgrader's own autograde pipeline.
 
 ``nbgrader autograde`` runs, per notebook: sanitize (nbgrader puts back the instructor's test and
-locked cells), then :class:`~autograder.safe_execute.SafeExecute` (the student's kernel runs the
-whole notebook — for the feedback and formgrader only: it judges nothing), then
-:class:`JudgeVerdicts`, then nbgrader's ``SaveAutoGrades``.
+locked cells), then :class:`StartJudge` (the judge starts on the notebook's code in a thread), then
+:class:`~autograder.safe_execute.SafeExecute` (the student's kernel runs the whole notebook — for
+the feedback and formgrader only: it judges nothing) side by side with the judge, then
+:class:`JudgeVerdicts` (waits for the judge's verdicts), then nbgrader's ``SaveAutoGrades``.
 
 :class:`JudgeVerdicts` calls :func:`autograder.judge.judge_notebook` (the student's functions in a
 process of the grader's, sandboxed when grading a class) and writes each test cell's outputs from
@@ -15,15 +16,17 @@ whatever the kernel printed in a test cell is gone. The run's secret seed and th
 
 from __future__ import annotations
 
+import concurrent.futures
 import json
 import os
+import threading
 from pathlib import Path
 
 import nbformat
 from nbconvert.preprocessors import Preprocessor
 from traitlets import Bool, Float, Int, Unicode
 
-__all__ = ["PASSED", "JudgeVerdicts", "apply_verdicts", "clean_outputs", "clean_workdir"]
+__all__ = ["PASSED", "JudgeVerdicts", "StartJudge", "apply_verdicts", "clean_outputs", "clean_workdir"]
 
 PASSED = "✔ all visible and hidden checks passed (judged by the grader)\n"
 #: Bytes of text one output may keep in the graded notebook (feedback, formgrader).
@@ -134,6 +137,16 @@ def apply_verdicts(notebook: nbformat.NotebookNode, verdicts: dict[str, str | No
             cell.outputs = [nbformat.v4.new_output("stream", name="stdout", text=PASSED)]
 
 
+#: Judgements started by :class:`StartJudge`, by (student, assignment, notebook), taken by JudgeVerdicts.
+_STARTED: dict[tuple[str, str, str], concurrent.futures.Future] = {}
+_STARTED_LOCK = threading.Lock()
+
+
+def _key(resources) -> tuple[str, str, str]:
+    info = resources.get("nbgrader", {})
+    return str(info.get("student")), str(info.get("assignment")), str(info.get("notebook"))
+
+
 class JudgeVerdicts(Preprocessor):
     """Judge the executed notebook's test cells in the grader's own judge process."""
 
@@ -145,7 +158,9 @@ class JudgeVerdicts(Preprocessor):
     pids = Int(256, help="Processes and threads a judge process may have.").tag(config=True)
     cpus = Float(1.0, help="CPUs a judge process may use.").tag(config=True)
 
-    def preprocess(self, nb, resources):
+    def _judge(self, nb, resources):
+        """Judge ``nb`` (only its code is read: the kernel's outputs play no part); returns
+        ``(source, seed, result)``."""
         from .judge import judge_notebook
 
         info = resources.get("nbgrader", {})
@@ -160,8 +175,18 @@ class JudgeVerdicts(Preprocessor):
             from .jail import Limits
 
             limits = Limits(memory=self.memory, pids=self.pids, cpus=self.cpus)
-        result = judge_notebook(source, nb, run_seed=int(seeds[chapter]), sandbox=self.sandbox, limits=limits,
-                                timeout=self.timeout)
+        seed = int(seeds[chapter])
+        return source, seed, judge_notebook(source, nb, run_seed=seed, sandbox=self.sandbox, limits=limits,
+                                            timeout=self.timeout)
+
+    def preprocess(self, nb, resources):
+        name = resources.get("nbgrader", {}).get("notebook")
+        with _STARTED_LOCK:
+            started = _STARTED.pop(_key(resources), None)
+        if started is not None:  # StartJudge began judging this notebook's code while the kernel ran it
+            source, seed, result = started.result()
+        else:
+            source, seed, result = self._judge(nb, resources)
         apply_verdicts(nb, result.verdicts)
         clean_outputs(nb, source)
         workdir = Path((resources.get("metadata") or {}).get("path") or ".")
@@ -169,8 +194,32 @@ class JudgeVerdicts(Preprocessor):
         if removed:
             self.log.info("removed what the kernel left in the working copy: %s", ", ".join(removed[:20]))
         nb.metadata.setdefault("course", {})["judge"] = {
-            "seed": int(seeds[chapter]), "notes": result.notes, "seconds": round(result.seconds, 2),
+            "seed": seed, "notes": result.notes, "seconds": round(result.seconds, 2),
             "sandbox": self.sandbox}
         self.log.info("judged %s in %.1f s: %d of %d test cells passed", name, result.seconds,
                       sum(v is None for v in result.verdicts.values()), len(result.verdicts))
+        return nb, resources
+
+
+class StartJudge(JudgeVerdicts):
+    """Start judging a notebook before its kernel runs, so that the two run side by side.
+
+    The judge reads only the notebook's code, which the kernel does not change: placed before
+    ``SafeExecute``, this step hands a copy of the sanitized notebook to a thread of the grader's,
+    and :class:`JudgeVerdicts` waits for that judgement instead of starting its own. The thread
+    outlives the judge's jails (``--die-with-parent`` is per thread): ``judge_notebook`` closes them
+    before it returns. Configured as ``JudgeVerdicts`` is (its settings apply to this subclass).
+    """
+
+    def preprocess(self, nb, resources):
+        import copy
+
+        pool = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="judge")
+        future = pool.submit(self._judge, copy.deepcopy(nb), {"nbgrader": dict(resources.get("nbgrader", {}))})
+        pool.shutdown(wait=False)
+        with _STARTED_LOCK:
+            stale = _STARTED.pop(_key(resources), None)
+            _STARTED[_key(resources)] = future
+        if stale is not None:
+            stale.cancel()
         return nb, resources
