@@ -288,11 +288,9 @@ def draw_seeds(chapters: Iterable[str]) -> dict[str, int]:
 
 def _prepare(course: Course, work: Path, chapters: Iterable[str], timeout: float, sandbox: bool,
              seeds: dict[str, int], memory_limit: int | None) -> None:
-    write_config(work, notebook_timeout=timeout, seeds=seeds, judge_sandbox=sandbox)
-    if sandbox:  # classroom mode: every grading kernel in autograder.sandbox
-        with (work / "nbgrader_config.py").open("a") as config:
-            config.write("c.SafeExecute.sandbox = True\n"
-                         + (f"c.SafeExecute.memory = {int(memory_limit)}\n" if memory_limit else ""))
+    # classroom mode (sandbox): every grading kernel in autograder.sandbox, every judge in autograder.jail
+    write_config(work, notebook_timeout=timeout, seeds=seeds, sandbox=sandbox,
+                 kernel_memory=memory_limit if sandbox else None)
     for chapter in chapters:
         ensure_source(course, chapter)
         shutil.copytree(course.build / "source" / chapter, work / "source" / chapter)
