@@ -41,8 +41,46 @@ def _read_solution(path: Path) -> nbformat.NotebookNode:
         raise CourseError(f"{path}: duplicate nbgrader grade_id(s): {', '.join(dupes)}")
     for i, cell in enumerate(nb.cells):
         cell["id"] = f"cell-{i:03d}"  # stable ids: a rebuild changes no byte
-        cell.metadata = {k: v for k, v in cell.metadata.items() if k in ("nbgrader", "tags")}
+        cell.metadata = {k: v for k, v in cell.metadata.items() if k in ("nbgrader", "tags", "course")}
+        _check_declared(path, cell)
     return nb
+
+
+def calls_in_code(code: str) -> list[tuple[str, str, bool, int]]:
+    """(exercise, function, hidden, seed) of each ``check_<exercise>(<function>)`` and
+    ``hidden_check("<exercise>", <function>, seed=<n>)`` statement of a test cell's code."""
+    import ast
+
+    found = []
+    for node in ast.walk(ast.parse(code)):
+        if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Name)):
+            continue
+        name, args = node.func.id, node.args
+        if name == "hidden_check" and len(args) == 2 and isinstance(args[0], ast.Constant) \
+                and isinstance(args[1], ast.Name):
+            seed = next((k.value.value for k in node.keywords if k.arg == "seed" and isinstance(k.value, ast.Constant)),
+                        0)
+            found.append((str(args[0].value), args[1].id, True, int(seed)))
+        elif name.startswith("check_") and len(args) == 1 and isinstance(args[0], ast.Name):
+            found.append((name.removeprefix("check_"), args[0].id, False, 0))
+    return found
+
+
+def _check_declared(path: Path, cell) -> None:
+    """A test cell's ``course`` metadata (its exercise, the function checked, the hidden seed) is
+    what the grader judges; its code is what a student's own check runs. They must agree."""
+    from .judge import check_calls
+
+    meta = cell.metadata.get("nbgrader", {})
+    if cell.cell_type != "code" or not meta.get("grade") or meta.get("solution"):
+        return  # not an autograded test cell (a manually graded answer is nbgrader's "solution" + "grade")
+    declared = sorted((c.exercise, c.function, c.hidden, c.seed) for c in check_calls(cell))
+    in_code = sorted(calls_in_code(cell.source))
+    if declared != in_code or not declared:
+        gid = cell.metadata["nbgrader"].get("grade_id")
+        raise CourseError(f"{path}: test cell {gid!r} declares course={cell.metadata.get('course')} but its code "
+                          f"checks {in_code or 'nothing'}; give the cell header course={{\"exercise\": ..., "
+                          f"\"function\": ... (when it differs), \"seed\": ...}} matching its check calls")
 
 
 def build_source(course: Course, chapter: str, course_dir: Path | None = None) -> Path:
@@ -76,9 +114,10 @@ def ensure_source(course: Course, chapter: str) -> Path:
 
 
 def release_text(release: Path) -> str:
-    """The student notebook as committed in chapters/: no outputs, stable JSON."""
+    """The student notebook as committed in chapters/: no outputs, no grader metadata, stable JSON."""
     nb = nbformat.read(release, as_version=4)
     for cell in nb.cells:
+        cell.metadata.pop("course", None)  # the grader's identity of a test cell: read from the source only
         if cell.cell_type == "code":
             cell.outputs, cell.execution_count = [], None
     return nbformat.writes(nb) + "\n"

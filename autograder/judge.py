@@ -48,13 +48,10 @@ CELL_LIMIT = 30.0
 #: Fresh judge processes one notebook may use (one is restarted after a call that hung or crashed).
 MAX_STARTS = 4
 
-_CALL = re.compile(r'^\s*(?:check_(\w+)\(\s*(\w+)\s*\)'
-                   r'|hidden_check\(\s*"(\w+)"\s*,\s*(\w+)\s*,\s*seed\s*=\s*(\d+)\s*\))\s*$', re.M)
-
 
 @dataclass(frozen=True)
 class CheckCall:
-    """One check call of a test cell: ``check_<exercise>(<function>)`` or ``hidden_check(...)``."""
+    """One check of a test cell: the visible ``check_<exercise>(<function>)`` or the hidden one."""
 
     exercise: str
     function: str
@@ -62,10 +59,17 @@ class CheckCall:
     seed: int = 0  # the source's seed: only an offset to the grading run's secret seed
 
 
-def check_calls(source: str) -> list[CheckCall]:
-    """The check calls of a test cell's source (the instructor's: never the student's copy)."""
-    return [CheckCall(m[1], m[2], False) if m[1] else CheckCall(m[3], m[4], True, int(m[5]))
-            for m in _CALL.finditer(source)]
+def check_calls(cell) -> list[CheckCall]:
+    """The checks of a test cell, from its ``course`` metadata in the instructor's source (never the
+    student's copy): ``{"exercise": name, "function": name-in-the-notebook (default: the exercise's
+    name), "seed": offset of the hidden cases}``. Points and kind (autograded or written) are
+    nbgrader's own metadata. ``course build`` checks that the cell's code makes exactly these calls."""
+    meta = cell.get("metadata", {}).get("course", {}) or {}
+    if not isinstance(meta, dict) or not meta.get("exercise"):
+        return []
+    exercise = str(meta["exercise"])
+    function = str(meta.get("function") or exercise)
+    return [CheckCall(exercise, function, False), CheckCall(exercise, function, True, int(meta.get("seed", 0)))]
 
 
 def exercise_seed(run_seed: int, exercise: str, offset: int) -> int:
@@ -590,8 +594,11 @@ def judge_notebook(source: nbformat.NotebookNode, submitted: nbformat.NotebookNo
     try:
         for cell in source.cells:
             meta = _meta(cell)
-            calls = check_calls(cell.source) if cell.cell_type == "code" and meta.get("grade") else []
-            if not calls:
+            if cell.cell_type != "code" or not meta.get("grade") or meta.get("solution"):
+                continue  # only autograded test cells (written answers are graded by people)
+            calls = check_calls(cell)
+            if not calls:  # never the kernel's word: an undeclared test cell earns nothing
+                result.verdicts[meta["grade_id"]] = "the grader has no checks declared for this test cell"
                 continue
             verdict = None
             for call in calls:

@@ -123,7 +123,7 @@ def perceptron_predict(X, w, b):
     ### END SOLUTION
 
 
-# %% nbgrader={"grade": true, "grade_id": "test_perceptron_predict", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false}
+# %% nbgrader={"grade": true, "grade_id": "test_perceptron_predict", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false} course={"exercise": "perceptron_predict", "seed": 101}
 check_perceptron_predict(perceptron_predict)
 ### BEGIN HIDDEN TESTS
 from course_lib.testing import hidden_check
@@ -206,7 +206,7 @@ def perceptron_train(X, y, epochs=20, lr=1.0, seed=None):
     ### END SOLUTION
 
 
-# %% nbgrader={"grade": true, "grade_id": "test_perceptron_train", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
+# %% nbgrader={"grade": true, "grade_id": "test_perceptron_train", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false} course={"exercise": "perceptron_train", "seed": 102}
 check_perceptron_train(perceptron_train)
 ### BEGIN HIDDEN TESTS
 from course_lib.testing import hidden_check
@@ -344,7 +344,7 @@ def affine(x, weight, bias=None):
     ### END SOLUTION
 
 
-# %% nbgrader={"grade": true, "grade_id": "test_affine", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false}
+# %% nbgrader={"grade": true, "grade_id": "test_affine", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false} course={"exercise": "affine", "seed": 103}
 check_affine(affine)
 ### BEGIN HIDDEN TESTS
 from course_lib.testing import hidden_check
@@ -398,7 +398,7 @@ def affine_backward(dout, x, weight, bias=None):
     ### END SOLUTION
 
 
-# %% nbgrader={"grade": true, "grade_id": "test_affine_backward", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
+# %% nbgrader={"grade": true, "grade_id": "test_affine_backward", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false} course={"exercise": "affine_backward", "seed": 104}
 check_affine_backward(affine_backward)
 ### BEGIN HIDDEN TESTS
 from course_lib.testing import hidden_check
@@ -456,7 +456,7 @@ def numerical_gradient(f, x, dout=None, h=1e-5):
     ### END SOLUTION
 
 
-# %% nbgrader={"grade": true, "grade_id": "test_numerical_gradient", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
+# %% nbgrader={"grade": true, "grade_id": "test_numerical_gradient", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false} course={"exercise": "numerical_gradient", "seed": 105}
 check_numerical_gradient(numerical_gradient)
 ### BEGIN HIDDEN TESTS
 from course_lib.testing import hidden_check
@@ -545,7 +545,7 @@ def softmax_cross_entropy(scores, y):
     ### END SOLUTION
 
 
-# %% nbgrader={"grade": true, "grade_id": "test_softmax_cross_entropy", "locked": true, "points": 3, "schema_version": 3, "solution": false, "task": false}
+# %% nbgrader={"grade": true, "grade_id": "test_softmax_cross_entropy", "locked": true, "points": 3, "schema_version": 3, "solution": false, "task": false} course={"exercise": "softmax_cross_entropy", "seed": 106}
 check_softmax_cross_entropy(softmax_cross_entropy)
 ### BEGIN HIDDEN TESTS
 from course_lib.testing import hidden_check
@@ -625,7 +625,7 @@ def mlp_loss_and_grads(X, y, params, reg=0.0):
     ### END SOLUTION
 
 
-# %% nbgrader={"grade": true, "grade_id": "test_mlp_loss_and_grads", "locked": true, "points": 4, "schema_version": 3, "solution": false, "task": false}
+# %% nbgrader={"grade": true, "grade_id": "test_mlp_loss_and_grads", "locked": true, "points": 4, "schema_version": 3, "solution": false, "task": false} course={"exercise": "mlp_loss_and_grads", "seed": 107}
 check_mlp_loss_and_grads(mlp_loss_and_grads)
 ### BEGIN HIDDEN TESTS
 from course_lib.testing import hidden_check

@@ -119,7 +119,7 @@ def conv_output_size(in_size, kernel_size, stride=1, padding=0, strict=False):
     ### END SOLUTION
 
 
-# %% nbgrader={"grade": true, "grade_id": "test_conv_output_size", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
+# %% nbgrader={"grade": true, "grade_id": "test_conv_output_size", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false} course={"exercise": "conv_output_size", "seed": 201}
 check_conv_output_size(conv_output_size)
 ### BEGIN HIDDEN TESTS
 from course_lib.testing import hidden_check
@@ -167,7 +167,7 @@ def zero_pad2d(x, padding):
     ### END SOLUTION
 
 
-# %% nbgrader={"grade": true, "grade_id": "test_zero_pad2d", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false}
+# %% nbgrader={"grade": true, "grade_id": "test_zero_pad2d", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false} course={"exercise": "zero_pad2d", "seed": 202}
 check_zero_pad2d(zero_pad2d)
 ### BEGIN HIDDEN TESTS
 from course_lib.testing import hidden_check
@@ -228,7 +228,7 @@ def conv2d_naive(x, weight, bias=None, stride=1, padding=0):
     ### END SOLUTION
 
 
-# %% nbgrader={"grade": true, "grade_id": "test_conv2d_naive", "locked": true, "points": 3, "schema_version": 3, "solution": false, "task": false}
+# %% nbgrader={"grade": true, "grade_id": "test_conv2d_naive", "locked": true, "points": 3, "schema_version": 3, "solution": false, "task": false} course={"exercise": "conv2d_naive", "seed": 203}
 check_conv2d_naive(conv2d_naive)
 ### BEGIN HIDDEN TESTS
 from course_lib.testing import hidden_check
@@ -289,7 +289,7 @@ def conv2d(x, weight, bias=None, stride=1, padding=0):
     ### END SOLUTION
 
 
-# %% nbgrader={"grade": true, "grade_id": "test_conv2d", "locked": true, "points": 3, "schema_version": 3, "solution": false, "task": false}
+# %% nbgrader={"grade": true, "grade_id": "test_conv2d", "locked": true, "points": 3, "schema_version": 3, "solution": false, "task": false} course={"exercise": "conv2d", "seed": 204}
 check_conv2d(conv2d)
 ### BEGIN HIDDEN TESTS
 from course_lib.testing import hidden_check
@@ -386,7 +386,7 @@ def conv2d_backward(dout, x, weight, bias=None, stride=1, padding=0):
     ### END SOLUTION
 
 
-# %% nbgrader={"grade": true, "grade_id": "test_conv2d_backward", "locked": true, "points": 4, "schema_version": 3, "solution": false, "task": false}
+# %% nbgrader={"grade": true, "grade_id": "test_conv2d_backward", "locked": true, "points": 4, "schema_version": 3, "solution": false, "task": false} course={"exercise": "conv2d_backward", "seed": 205}
 check_conv2d_backward(conv2d_backward)
 ### BEGIN HIDDEN TESTS
 from course_lib.testing import hidden_check
@@ -453,7 +453,7 @@ def conv_flops(in_channels, out_channels, kernel_size, input_size, stride=1, pad
     ### END SOLUTION
 
 
-# %% nbgrader={"grade": true, "grade_id": "test_conv_params", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false}
+# %% nbgrader={"grade": true, "grade_id": "test_conv_params", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false} course={"exercise": "conv_params", "seed": 206}
 check_conv_params(conv_params)
 ### BEGIN HIDDEN TESTS
 from course_lib.testing import hidden_check
@@ -461,7 +461,7 @@ from course_lib.testing import hidden_check
 hidden_check("conv_params", conv_params, seed=206)
 ### END HIDDEN TESTS
 
-# %% nbgrader={"grade": true, "grade_id": "test_conv_flops", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false}
+# %% nbgrader={"grade": true, "grade_id": "test_conv_flops", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false} course={"exercise": "conv_flops", "seed": 207}
 check_conv_flops(conv_flops)
 ### BEGIN HIDDEN TESTS
 from course_lib.testing import hidden_check
@@ -509,7 +509,7 @@ def receptive_field(layers):
     ### END SOLUTION
 
 
-# %% nbgrader={"grade": true, "grade_id": "test_receptive_field", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
+# %% nbgrader={"grade": true, "grade_id": "test_receptive_field", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false} course={"exercise": "receptive_field", "seed": 208}
 check_receptive_field(receptive_field)
 ### BEGIN HIDDEN TESTS
 from course_lib.testing import hidden_check

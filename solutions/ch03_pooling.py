@@ -113,7 +113,7 @@ def max_pool2d(x, kernel_size, stride=None, padding=0):
     ### END SOLUTION
 
 
-# %% nbgrader={"grade": true, "grade_id": "test_max_pool2d", "locked": true, "points": 3, "schema_version": 3, "solution": false, "task": false}
+# %% nbgrader={"grade": true, "grade_id": "test_max_pool2d", "locked": true, "points": 3, "schema_version": 3, "solution": false, "task": false} course={"exercise": "max_pool2d", "seed": 301}
 check_max_pool2d(max_pool2d)
 ### BEGIN HIDDEN TESTS
 from course_lib.testing import hidden_check
@@ -152,7 +152,7 @@ def avg_pool2d(x, kernel_size, stride=None, padding=0):
     ### END SOLUTION
 
 
-# %% nbgrader={"grade": true, "grade_id": "test_avg_pool2d", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
+# %% nbgrader={"grade": true, "grade_id": "test_avg_pool2d", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false} course={"exercise": "avg_pool2d", "seed": 302}
 check_avg_pool2d(avg_pool2d)
 ### BEGIN HIDDEN TESTS
 from course_lib.testing import hidden_check
@@ -211,7 +211,7 @@ def max_pool2d_backward(dout, x, kernel_size, stride=None, padding=0):
     ### END SOLUTION
 
 
-# %% nbgrader={"grade": true, "grade_id": "test_max_pool2d_backward", "locked": true, "points": 3, "schema_version": 3, "solution": false, "task": false}
+# %% nbgrader={"grade": true, "grade_id": "test_max_pool2d_backward", "locked": true, "points": 3, "schema_version": 3, "solution": false, "task": false} course={"exercise": "max_pool2d_backward", "seed": 303}
 check_max_pool2d_backward(max_pool2d_backward)
 ### BEGIN HIDDEN TESTS
 from course_lib.testing import hidden_check
@@ -268,7 +268,7 @@ def avg_pool2d_backward(dout, x, kernel_size, stride=None, padding=0):
     ### END SOLUTION
 
 
-# %% nbgrader={"grade": true, "grade_id": "test_avg_pool2d_backward", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
+# %% nbgrader={"grade": true, "grade_id": "test_avg_pool2d_backward", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false} course={"exercise": "avg_pool2d_backward", "seed": 304}
 check_avg_pool2d_backward(avg_pool2d_backward)
 ### BEGIN HIDDEN TESTS
 from course_lib.testing import hidden_check
@@ -308,7 +308,7 @@ def global_avg_pool2d(x):
     ### END SOLUTION
 
 
-# %% nbgrader={"grade": true, "grade_id": "test_global_avg_pool2d", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false}
+# %% nbgrader={"grade": true, "grade_id": "test_global_avg_pool2d", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false} course={"exercise": "global_avg_pool2d", "seed": 305}
 check_global_avg_pool2d(global_avg_pool2d)
 ### BEGIN HIDDEN TESTS
 from course_lib.testing import hidden_check
@@ -354,7 +354,7 @@ def adaptive_max_pool2d(x, output_size):
     ### END SOLUTION
 
 
-# %% nbgrader={"grade": true, "grade_id": "test_adaptive_max_pool2d", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
+# %% nbgrader={"grade": true, "grade_id": "test_adaptive_max_pool2d", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false} course={"exercise": "adaptive_max_pool2d", "seed": 306}
 check_adaptive_max_pool2d(adaptive_max_pool2d)
 ### BEGIN HIDDEN TESTS
 from course_lib.testing import hidden_check
@@ -414,7 +414,7 @@ def spatial_pyramid_pool(x, levels=(6, 3, 2, 1), bins="paper"):
     ### END SOLUTION
 
 
-# %% nbgrader={"grade": true, "grade_id": "test_spatial_pyramid_pool", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
+# %% nbgrader={"grade": true, "grade_id": "test_spatial_pyramid_pool", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false} course={"exercise": "spatial_pyramid_pool", "seed": 307}
 check_spatial_pyramid_pool(spatial_pyramid_pool)
 ### BEGIN HIDDEN TESTS
 from course_lib.testing import hidden_check

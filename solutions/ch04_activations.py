@@ -126,7 +126,7 @@ def sigmoid(x):
     ### END SOLUTION
 
 
-# %% nbgrader={"grade": true, "grade_id": "test_sigmoid", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
+# %% nbgrader={"grade": true, "grade_id": "test_sigmoid", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false} course={"exercise": "sigmoid", "seed": 401}
 check_sigmoid(sigmoid)
 ### BEGIN HIDDEN TESTS
 from course_lib.testing import hidden_check
@@ -176,7 +176,7 @@ def tanh_backward(dout, x):
     ### END SOLUTION
 
 
-# %% nbgrader={"grade": true, "grade_id": "test_sigmoid_backward", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false}
+# %% nbgrader={"grade": true, "grade_id": "test_sigmoid_backward", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false} course={"exercise": "sigmoid_backward", "seed": 402}
 check_sigmoid_backward(sigmoid_backward)
 ### BEGIN HIDDEN TESTS
 from course_lib.testing import hidden_check
@@ -184,7 +184,7 @@ from course_lib.testing import hidden_check
 hidden_check("sigmoid_backward", sigmoid_backward, seed=402)
 ### END HIDDEN TESTS
 
-# %% nbgrader={"grade": true, "grade_id": "test_tanh_backward", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false}
+# %% nbgrader={"grade": true, "grade_id": "test_tanh_backward", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false} course={"exercise": "tanh_backward", "seed": 403}
 check_tanh_backward(tanh_backward)
 ### BEGIN HIDDEN TESTS
 from course_lib.testing import hidden_check
@@ -242,7 +242,7 @@ def relu_backward(dout, x):
     ### END SOLUTION
 
 
-# %% nbgrader={"grade": true, "grade_id": "test_relu", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false}
+# %% nbgrader={"grade": true, "grade_id": "test_relu", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false} course={"exercise": "relu", "seed": 404}
 check_relu(relu)
 ### BEGIN HIDDEN TESTS
 from course_lib.testing import hidden_check
@@ -250,7 +250,7 @@ from course_lib.testing import hidden_check
 hidden_check("relu", relu, seed=404)
 ### END HIDDEN TESTS
 
-# %% nbgrader={"grade": true, "grade_id": "test_relu_backward", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false}
+# %% nbgrader={"grade": true, "grade_id": "test_relu_backward", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false} course={"exercise": "relu_backward", "seed": 405}
 check_relu_backward(relu_backward)
 ### BEGIN HIDDEN TESTS
 from course_lib.testing import hidden_check
@@ -350,7 +350,7 @@ def elu(x, alpha=1.0):
     ### END SOLUTION
 
 
-# %% nbgrader={"grade": true, "grade_id": "test_leaky_relu", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false}
+# %% nbgrader={"grade": true, "grade_id": "test_leaky_relu", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false} course={"exercise": "leaky_relu", "seed": 406}
 check_leaky_relu(leaky_relu)
 ### BEGIN HIDDEN TESTS
 from course_lib.testing import hidden_check
@@ -358,7 +358,7 @@ from course_lib.testing import hidden_check
 hidden_check("leaky_relu", leaky_relu, seed=406)
 ### END HIDDEN TESTS
 
-# %% nbgrader={"grade": true, "grade_id": "test_elu", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false}
+# %% nbgrader={"grade": true, "grade_id": "test_elu", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false} course={"exercise": "elu", "seed": 407}
 check_elu(elu)
 ### BEGIN HIDDEN TESTS
 from course_lib.testing import hidden_check
@@ -405,7 +405,7 @@ def gelu(x, approximate="none"):
     ### END SOLUTION
 
 
-# %% nbgrader={"grade": true, "grade_id": "test_gelu", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
+# %% nbgrader={"grade": true, "grade_id": "test_gelu", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false} course={"exercise": "gelu", "seed": 408}
 check_gelu(gelu)
 ### BEGIN HIDDEN TESTS
 from course_lib.testing import hidden_check
@@ -482,7 +482,7 @@ def softmax(x, dim=-1):
     ### END SOLUTION
 
 
-# %% nbgrader={"grade": true, "grade_id": "test_softmax", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
+# %% nbgrader={"grade": true, "grade_id": "test_softmax", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false} course={"exercise": "softmax", "seed": 409}
 check_softmax(softmax)
 ### BEGIN HIDDEN TESTS
 from course_lib.testing import hidden_check
@@ -553,7 +553,7 @@ def log_softmax(x, dim=-1):
     ### END SOLUTION
 
 
-# %% nbgrader={"grade": true, "grade_id": "test_log_softmax", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false}
+# %% nbgrader={"grade": true, "grade_id": "test_log_softmax", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false} course={"exercise": "log_softmax", "seed": 410}
 check_log_softmax(log_softmax)
 ### BEGIN HIDDEN TESTS
 from course_lib.testing import hidden_check
@@ -602,7 +602,7 @@ def softmax_backward(dout, x, dim=-1):
     ### END SOLUTION
 
 
-# %% nbgrader={"grade": true, "grade_id": "test_softmax_backward", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
+# %% nbgrader={"grade": true, "grade_id": "test_softmax_backward", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false} course={"exercise": "softmax_backward", "seed": 411}
 check_softmax_backward(softmax_backward)
 ### BEGIN HIDDEN TESTS
 from course_lib.testing import hidden_check

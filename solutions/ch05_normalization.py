@@ -153,7 +153,7 @@ def batch_norm_train(x, running_mean, running_var, weight=None, bias=None, momen
     ### END SOLUTION
 
 
-# %% nbgrader={"grade": true, "grade_id": "test_batch_norm_train", "locked": true, "points": 3, "schema_version": 3, "solution": false, "task": false}
+# %% nbgrader={"grade": true, "grade_id": "test_batch_norm_train", "locked": true, "points": 3, "schema_version": 3, "solution": false, "task": false} course={"exercise": "batch_norm_train", "seed": 501}
 check_batch_norm_train(batch_norm_train)
 ### BEGIN HIDDEN TESTS
 from course_lib.testing import hidden_check
@@ -199,7 +199,7 @@ def batch_norm_eval(x, running_mean, running_var, weight=None, bias=None, eps=1e
     ### END SOLUTION
 
 
-# %% nbgrader={"grade": true, "grade_id": "test_batch_norm_eval", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
+# %% nbgrader={"grade": true, "grade_id": "test_batch_norm_eval", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false} course={"exercise": "batch_norm_eval", "seed": 502}
 check_batch_norm_eval(batch_norm_eval)
 ### BEGIN HIDDEN TESTS
 from course_lib.testing import hidden_check
@@ -289,7 +289,7 @@ def batch_norm_backward(dout, x, weight=None, bias=None, eps=1e-5):
     ### END SOLUTION
 
 
-# %% nbgrader={"grade": true, "grade_id": "test_batch_norm_backward", "locked": true, "points": 4, "schema_version": 3, "solution": false, "task": false}
+# %% nbgrader={"grade": true, "grade_id": "test_batch_norm_backward", "locked": true, "points": 4, "schema_version": 3, "solution": false, "task": false} course={"exercise": "batch_norm_backward", "seed": 503}
 check_batch_norm_backward(batch_norm_backward)
 ### BEGIN HIDDEN TESTS
 from course_lib.testing import hidden_check
@@ -437,7 +437,7 @@ def layer_norm(x, normalized_shape, weight=None, bias=None, eps=1e-5):
     ### END SOLUTION
 
 
-# %% nbgrader={"grade": true, "grade_id": "test_layer_norm", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
+# %% nbgrader={"grade": true, "grade_id": "test_layer_norm", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false} course={"exercise": "layer_norm", "seed": 504}
 check_layer_norm(layer_norm)
 ### BEGIN HIDDEN TESTS
 from course_lib.testing import hidden_check
@@ -510,7 +510,7 @@ def dropout(x, p=0.5, training=True, rng=None):
     ### END SOLUTION
 
 
-# %% nbgrader={"grade": true, "grade_id": "test_dropout", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
+# %% nbgrader={"grade": true, "grade_id": "test_dropout", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false} course={"exercise": "dropout", "seed": 505}
 check_dropout(dropout)
 ### BEGIN HIDDEN TESTS
 from course_lib.testing import hidden_check
@@ -638,7 +638,7 @@ def local_response_norm(x, size, alpha=1e-4, beta=0.75, k=1.0):
     ### END SOLUTION
 
 
-# %% nbgrader={"grade": true, "grade_id": "test_local_response_norm", "locked": true, "points": 3, "schema_version": 3, "solution": false, "task": false}
+# %% nbgrader={"grade": true, "grade_id": "test_local_response_norm", "locked": true, "points": 3, "schema_version": 3, "solution": false, "task": false} course={"exercise": "local_response_norm", "seed": 506}
 check_local_response_norm(local_response_norm)
 ### BEGIN HIDDEN TESTS
 from course_lib.testing import hidden_check

@@ -126,7 +126,7 @@ def smooth_l1_loss(input, target, *, reduction="mean", beta=1.0):
     ### END SOLUTION
 
 
-# %% nbgrader={"grade": true, "grade_id": "test_smooth_l1_loss", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
+# %% nbgrader={"grade": true, "grade_id": "test_smooth_l1_loss", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false} course={"exercise": "smooth_l1_loss", "seed": 601}
 check_smooth_l1_loss(smooth_l1_loss)
 ### BEGIN HIDDEN TESTS
 from course_lib.testing import hidden_check
@@ -240,7 +240,7 @@ def cross_entropy(input, target, *, reduction="mean", label_smoothing=0.0):
     ### END SOLUTION
 
 
-# %% nbgrader={"grade": true, "grade_id": "test_cross_entropy", "locked": true, "points": 3, "schema_version": 3, "solution": false, "task": false}
+# %% nbgrader={"grade": true, "grade_id": "test_cross_entropy", "locked": true, "points": 3, "schema_version": 3, "solution": false, "task": false} course={"exercise": "cross_entropy", "seed": 602}
 check_cross_entropy(cross_entropy)
 ### BEGIN HIDDEN TESTS
 from course_lib.testing import hidden_check
@@ -354,7 +354,7 @@ def cross_entropy_backward(dout, input, target, *, reduction="mean", label_smoot
     ### END SOLUTION
 
 
-# %% nbgrader={"grade": true, "grade_id": "test_cross_entropy_backward", "locked": true, "points": 3, "schema_version": 3, "solution": false, "task": false}
+# %% nbgrader={"grade": true, "grade_id": "test_cross_entropy_backward", "locked": true, "points": 3, "schema_version": 3, "solution": false, "task": false} course={"exercise": "cross_entropy_backward", "seed": 603}
 check_cross_entropy_backward(cross_entropy_backward)
 ### BEGIN HIDDEN TESTS
 from course_lib.testing import hidden_check
@@ -430,7 +430,7 @@ def binary_cross_entropy_with_logits(input, target, *, reduction="mean", pos_wei
     ### END SOLUTION
 
 
-# %% nbgrader={"grade": true, "grade_id": "test_binary_cross_entropy_with_logits", "locked": true, "points": 3, "schema_version": 3, "solution": false, "task": false}
+# %% nbgrader={"grade": true, "grade_id": "test_binary_cross_entropy_with_logits", "locked": true, "points": 3, "schema_version": 3, "solution": false, "task": false} course={"exercise": "binary_cross_entropy_with_logits", "seed": 604}
 check_binary_cross_entropy_with_logits(binary_cross_entropy_with_logits)
 ### BEGIN HIDDEN TESTS
 from course_lib.testing import hidden_check
@@ -500,7 +500,7 @@ def sigmoid_focal_loss(inputs, targets, alpha=0.25, gamma=2, reduction="none"):
     ### END SOLUTION
 
 
-# %% nbgrader={"grade": true, "grade_id": "test_sigmoid_focal_loss", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
+# %% nbgrader={"grade": true, "grade_id": "test_sigmoid_focal_loss", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false} course={"exercise": "sigmoid_focal_loss", "seed": 605}
 check_sigmoid_focal_loss(sigmoid_focal_loss)
 ### BEGIN HIDDEN TESTS
 from course_lib.testing import hidden_check
@@ -633,7 +633,7 @@ def multi_margin_loss(input, target, p=1, margin=1.0, *, reduction="mean"):
     ### END SOLUTION
 
 
-# %% nbgrader={"grade": true, "grade_id": "test_multi_margin_loss", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
+# %% nbgrader={"grade": true, "grade_id": "test_multi_margin_loss", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false} course={"exercise": "multi_margin_loss", "seed": 606}
 check_multi_margin_loss(multi_margin_loss)
 ### BEGIN HIDDEN TESTS
 from course_lib.testing import hidden_check

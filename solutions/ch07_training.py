@@ -133,7 +133,7 @@ def sgd_step(w, dw, momentum_buffer=None, lr=1e-3, momentum=0.0, dampening=0.0, 
     ### END SOLUTION
 
 
-# %% nbgrader={"grade": true, "grade_id": "test_sgd_step", "locked": true, "points": 3, "schema_version": 3, "solution": false, "task": false}
+# %% nbgrader={"grade": true, "grade_id": "test_sgd_step", "locked": true, "points": 3, "schema_version": 3, "solution": false, "task": false} course={"exercise": "sgd_step", "seed": 701}
 check_sgd_step(sgd_step)
 ### BEGIN HIDDEN TESTS
 from course_lib.testing import hidden_check
@@ -227,7 +227,7 @@ def rmsprop_step(w, dw, square_avg, lr=1e-2, alpha=0.99, eps=1e-8, weight_decay=
     ### END SOLUTION
 
 
-# %% nbgrader={"grade": true, "grade_id": "test_rmsprop_step", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
+# %% nbgrader={"grade": true, "grade_id": "test_rmsprop_step", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false} course={"exercise": "rmsprop_step", "seed": 702}
 check_rmsprop_step(rmsprop_step)
 ### BEGIN HIDDEN TESTS
 from course_lib.testing import hidden_check
@@ -281,7 +281,7 @@ def adam_step(w, dw, exp_avg, exp_avg_sq, step, lr=1e-3, betas=(0.9, 0.999), eps
     ### END SOLUTION
 
 
-# %% nbgrader={"grade": true, "grade_id": "test_adam_step", "locked": true, "points": 3, "schema_version": 3, "solution": false, "task": false}
+# %% nbgrader={"grade": true, "grade_id": "test_adam_step", "locked": true, "points": 3, "schema_version": 3, "solution": false, "task": false} course={"exercise": "adam_step", "seed": 703}
 check_adam_step(adam_step)
 ### BEGIN HIDDEN TESTS
 from course_lib.testing import hidden_check
@@ -472,7 +472,7 @@ def step_decay(epoch, lr0, step_size, gamma=0.1):
     ### END SOLUTION
 
 
-# %% nbgrader={"grade": true, "grade_id": "test_step_decay", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false}
+# %% nbgrader={"grade": true, "grade_id": "test_step_decay", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false} course={"exercise": "step_decay", "seed": 704}
 check_step_decay(step_decay)
 ### BEGIN HIDDEN TESTS
 from course_lib.testing import hidden_check
@@ -493,7 +493,7 @@ def cosine_lr(epoch, lr0, total, lr_min=0.0):
     ### END SOLUTION
 
 
-# %% nbgrader={"grade": true, "grade_id": "test_cosine_lr", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
+# %% nbgrader={"grade": true, "grade_id": "test_cosine_lr", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false} course={"exercise": "cosine_lr", "seed": 705}
 check_cosine_lr(cosine_lr)
 ### BEGIN HIDDEN TESTS
 from course_lib.testing import hidden_check
@@ -583,7 +583,7 @@ def fan_in_and_fan_out(shape):
     ### END SOLUTION
 
 
-# %% nbgrader={"grade": true, "grade_id": "test_fan_in_and_fan_out", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false}
+# %% nbgrader={"grade": true, "grade_id": "test_fan_in_and_fan_out", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false} course={"exercise": "fan_in_and_fan_out", "seed": 706}
 check_fan_in_and_fan_out(fan_in_and_fan_out)
 ### BEGIN HIDDEN TESTS
 from course_lib.testing import hidden_check
@@ -601,7 +601,7 @@ def xavier_uniform(shape, rng, gain=1.0):
     ### END SOLUTION
 
 
-# %% nbgrader={"grade": true, "grade_id": "test_xavier_uniform", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false}
+# %% nbgrader={"grade": true, "grade_id": "test_xavier_uniform", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false} course={"exercise": "xavier_uniform", "seed": 707}
 check_xavier_uniform(xavier_uniform)
 ### BEGIN HIDDEN TESTS
 from course_lib.testing import hidden_check
@@ -625,7 +625,7 @@ def kaiming_normal(shape, rng, a=0.0, mode="fan_in", nonlinearity="leaky_relu"):
     ### END SOLUTION
 
 
-# %% nbgrader={"grade": true, "grade_id": "test_kaiming_normal", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
+# %% nbgrader={"grade": true, "grade_id": "test_kaiming_normal", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false} course={"exercise": "kaiming_normal", "seed": 708}
 check_kaiming_normal(kaiming_normal)
 ### BEGIN HIDDEN TESTS
 from course_lib.testing import hidden_check
@@ -744,7 +744,7 @@ def minibatches(n, batch_size, rng=None, shuffle=True, drop_last=False):
     ### END SOLUTION
 
 
-# %% nbgrader={"grade": true, "grade_id": "test_minibatches", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false}
+# %% nbgrader={"grade": true, "grade_id": "test_minibatches", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false} course={"exercise": "minibatches", "seed": 709}
 check_minibatches(minibatches)
 ### BEGIN HIDDEN TESTS
 from course_lib.testing import hidden_check

@@ -145,7 +145,7 @@ def alexnet(num_classes=1000, dropout=0.5, lrn=False):
     return AlexNet(num_classes, dropout, lrn)
 
 
-# %% nbgrader={"grade": true, "grade_id": "test_alexnet", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
+# %% nbgrader={"grade": true, "grade_id": "test_alexnet", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false} course={"exercise": "alexnet", "seed": 801}
 check_alexnet(alexnet)
 ### BEGIN HIDDEN TESTS
 from course_lib.testing import hidden_check
@@ -236,7 +236,7 @@ def vgg_stage(in_channels, out_channels, num_convs):
     ### END SOLUTION
 
 
-# %% nbgrader={"grade": true, "grade_id": "test_vgg_stage", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false}
+# %% nbgrader={"grade": true, "grade_id": "test_vgg_stage", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false} course={"exercise": "vgg_stage", "seed": 802}
 check_vgg_stage(vgg_stage)
 ### BEGIN HIDDEN TESTS
 from course_lib.testing import hidden_check
@@ -298,7 +298,7 @@ def vgg_param_count(stages, num_classes=1000, in_channels=3):
     ### END SOLUTION
 
 
-# %% nbgrader={"grade": true, "grade_id": "test_vgg_param_count", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
+# %% nbgrader={"grade": true, "grade_id": "test_vgg_param_count", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false} course={"exercise": "vgg_param_count", "seed": 803}
 check_vgg_param_count(vgg_param_count)
 ### BEGIN HIDDEN TESTS
 from course_lib.testing import hidden_check
@@ -352,7 +352,7 @@ def nin_block(in_channels, out_channels, kernel_size, stride=1, padding=0):
     ### END SOLUTION
 
 
-# %% nbgrader={"grade": true, "grade_id": "test_nin_block", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false}
+# %% nbgrader={"grade": true, "grade_id": "test_nin_block", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false} course={"exercise": "nin_block", "seed": 804}
 check_nin_block(nin_block)
 ### BEGIN HIDDEN TESTS
 from course_lib.testing import hidden_check
@@ -430,7 +430,7 @@ def inception_v1_module(in_channels, ch1x1, ch3x3red, ch3x3, ch5x5red, ch5x5, po
     return InceptionV1(in_channels, ch1x1, ch3x3red, ch3x3, ch5x5red, ch5x5, pool_proj)
 
 
-# %% nbgrader={"grade": true, "grade_id": "test_inception_v1_module", "locked": true, "points": 3, "schema_version": 3, "solution": false, "task": false}
+# %% nbgrader={"grade": true, "grade_id": "test_inception_v1_module", "locked": true, "points": 3, "schema_version": 3, "solution": false, "task": false} course={"exercise": "inception_v1_module", "seed": 805}
 check_inception_v1_module(inception_v1_module)
 ### BEGIN HIDDEN TESTS
 from course_lib.testing import hidden_check
@@ -607,7 +607,7 @@ def basic_block(in_channels, out_channels, stride=1):
     return BasicBlock(in_channels, out_channels, stride)
 
 
-# %% nbgrader={"grade": true, "grade_id": "test_basic_block", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
+# %% nbgrader={"grade": true, "grade_id": "test_basic_block", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false} course={"exercise": "basic_block", "seed": 806}
 check_basic_block(basic_block)
 ### BEGIN HIDDEN TESTS
 from course_lib.testing import hidden_check
@@ -674,7 +674,7 @@ def bottleneck_block(in_channels, mid_channels, stride=1):
     return Bottleneck(in_channels, mid_channels, stride)
 
 
-# %% nbgrader={"grade": true, "grade_id": "test_bottleneck_block", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
+# %% nbgrader={"grade": true, "grade_id": "test_bottleneck_block", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false} course={"exercise": "bottleneck_block", "seed": 807}
 check_bottleneck_block(bottleneck_block)
 ### BEGIN HIDDEN TESTS
 from course_lib.testing import hidden_check
@@ -728,7 +728,7 @@ def resnet(block, layers, num_classes=1000):
     return ResNet(block, layers, num_classes)
 
 
-# %% nbgrader={"grade": true, "grade_id": "test_resnet", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
+# %% nbgrader={"grade": true, "grade_id": "test_resnet", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false} course={"exercise": "resnet", "seed": 808}
 check_resnet(resnet)
 ### BEGIN HIDDEN TESTS
 from course_lib.testing import hidden_check
@@ -827,7 +827,7 @@ def preact_block(in_channels, out_channels, stride=1):
     return PreActBlock(in_channels, out_channels, stride)
 
 
-# %% nbgrader={"grade": true, "grade_id": "test_preact_block", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
+# %% nbgrader={"grade": true, "grade_id": "test_preact_block", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false} course={"exercise": "preact_block", "seed": 809}
 check_preact_block(preact_block)
 ### BEGIN HIDDEN TESTS
 from course_lib.testing import hidden_check
@@ -877,7 +877,7 @@ def highway_layer(features, gate_bias=-2.0):
     return HighwayLayer(features, gate_bias)
 
 
-# %% nbgrader={"grade": true, "grade_id": "test_highway_layer", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false}
+# %% nbgrader={"grade": true, "grade_id": "test_highway_layer", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false} course={"exercise": "highway_layer", "seed": 810}
 check_highway_layer(highway_layer)
 ### BEGIN HIDDEN TESTS
 from course_lib.testing import hidden_check

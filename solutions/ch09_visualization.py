@@ -156,7 +156,7 @@ def collect_feature_maps(model, x, names):
     ### END SOLUTION
 
 
-# %% nbgrader={"grade": true, "grade_id": "test_collect_feature_maps", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
+# %% nbgrader={"grade": true, "grade_id": "test_collect_feature_maps", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false} course={"exercise": "collect_feature_maps", "seed": 901}
 check_collect_feature_maps(collect_feature_maps)
 ### BEGIN HIDDEN TESTS
 from course_lib.testing import hidden_check
@@ -216,7 +216,7 @@ def normalize_heatmap(m):
     ### END SOLUTION
 
 
-# %% nbgrader={"grade": true, "grade_id": "test_normalize_heatmap", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false}
+# %% nbgrader={"grade": true, "grade_id": "test_normalize_heatmap", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false} course={"exercise": "normalize_heatmap", "seed": 902}
 check_normalize_heatmap(normalize_heatmap)
 ### BEGIN HIDDEN TESTS
 from course_lib.testing import hidden_check
@@ -263,7 +263,7 @@ def saliency_map(model, x, target=None):
     ### END SOLUTION
 
 
-# %% nbgrader={"grade": true, "grade_id": "test_saliency_map", "locked": true, "points": 3, "schema_version": 3, "solution": false, "task": false}
+# %% nbgrader={"grade": true, "grade_id": "test_saliency_map", "locked": true, "points": 3, "schema_version": 3, "solution": false, "task": false} course={"exercise": "saliency_map", "seed": 903}
 check_saliency_map(saliency_map)
 ### BEGIN HIDDEN TESTS
 from course_lib.testing import hidden_check
@@ -327,7 +327,7 @@ def class_activation_map(features, fc_weight, target):
     ### END SOLUTION
 
 
-# %% nbgrader={"grade": true, "grade_id": "test_class_activation_map", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
+# %% nbgrader={"grade": true, "grade_id": "test_class_activation_map", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false} course={"exercise": "class_activation_map", "seed": 904}
 check_class_activation_map(class_activation_map)
 ### BEGIN HIDDEN TESTS
 from course_lib.testing import hidden_check
@@ -411,7 +411,7 @@ def activations_and_gradients(model, layer, x, target=None):
     ### END SOLUTION
 
 
-# %% nbgrader={"grade": true, "grade_id": "test_activations_and_gradients", "locked": true, "points": 3, "schema_version": 3, "solution": false, "task": false}
+# %% nbgrader={"grade": true, "grade_id": "test_activations_and_gradients", "locked": true, "points": 3, "schema_version": 3, "solution": false, "task": false} course={"exercise": "activations_and_gradients", "seed": 905}
 check_activations_and_gradients(activations_and_gradients)
 ### BEGIN HIDDEN TESTS
 from course_lib.testing import hidden_check
@@ -435,7 +435,7 @@ def grad_cam_map(activations, gradients):
     ### END SOLUTION
 
 
-# %% nbgrader={"grade": true, "grade_id": "test_grad_cam_map", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
+# %% nbgrader={"grade": true, "grade_id": "test_grad_cam_map", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false} course={"exercise": "grad_cam_map", "seed": 906}
 check_grad_cam_map(grad_cam_map)
 ### BEGIN HIDDEN TESTS
 from course_lib.testing import hidden_check
@@ -525,7 +525,7 @@ def occlusion_sensitivity(model, x, target=None, patch_size=4, stride=2, fill=0.
     ### END SOLUTION
 
 
-# %% nbgrader={"grade": true, "grade_id": "test_occlusion_sensitivity", "locked": true, "points": 3, "schema_version": 3, "solution": false, "task": false}
+# %% nbgrader={"grade": true, "grade_id": "test_occlusion_sensitivity", "locked": true, "points": 3, "schema_version": 3, "solution": false, "task": false} course={"exercise": "occlusion_sensitivity", "seed": 907}
 check_occlusion_sensitivity(occlusion_sensitivity)
 ### BEGIN HIDDEN TESTS
 from course_lib.testing import hidden_check

@@ -172,7 +172,7 @@ def box_iou(boxes1, boxes2):
     ### END SOLUTION
 
 
-# %% nbgrader={"grade": true, "grade_id": "test_box_iou", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
+# %% nbgrader={"grade": true, "grade_id": "test_box_iou", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false} course={"exercise": "box_iou", "seed": 1001}
 check_box_iou(box_iou)
 ### BEGIN HIDDEN TESTS
 from course_lib.testing import hidden_check
@@ -227,7 +227,7 @@ def nms(boxes, scores, iou_threshold):
     ### END SOLUTION
 
 
-# %% nbgrader={"grade": true, "grade_id": "test_nms", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
+# %% nbgrader={"grade": true, "grade_id": "test_nms", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false} course={"exercise": "nms", "seed": 1002}
 check_nms(nms)
 ### BEGIN HIDDEN TESTS
 from course_lib.testing import hidden_check
@@ -254,7 +254,7 @@ def batched_nms(boxes, scores, idxs, iou_threshold):
     ### END SOLUTION
 
 
-# %% nbgrader={"grade": true, "grade_id": "test_batched_nms", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false}
+# %% nbgrader={"grade": true, "grade_id": "test_batched_nms", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false} course={"exercise": "batched_nms", "seed": 1003}
 check_batched_nms(batched_nms)
 ### BEGIN HIDDEN TESTS
 from course_lib.testing import hidden_check
@@ -345,7 +345,7 @@ def roi_pool(input, boxes, output_size, spatial_scale=1.0):
     ### END SOLUTION
 
 
-# %% nbgrader={"grade": true, "grade_id": "test_roi_pool", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
+# %% nbgrader={"grade": true, "grade_id": "test_roi_pool", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false} course={"exercise": "roi_pool", "seed": 1004}
 check_roi_pool(roi_pool)
 ### BEGIN HIDDEN TESTS
 from course_lib.testing import hidden_check
@@ -409,7 +409,7 @@ def rpn_anchors(feature_size, stride, sizes=(128, 256, 512), ratios=(0.5, 1.0, 2
     ### END SOLUTION
 
 
-# %% nbgrader={"grade": true, "grade_id": "test_rpn_anchors", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
+# %% nbgrader={"grade": true, "grade_id": "test_rpn_anchors", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false} course={"exercise": "rpn_anchors", "seed": 1005}
 check_rpn_anchors(rpn_anchors)
 ### BEGIN HIDDEN TESTS
 from course_lib.testing import hidden_check
@@ -464,7 +464,7 @@ def match_anchors(anchors, gt_boxes, pos_threshold=0.7, neg_threshold=0.3):
     ### END SOLUTION
 
 
-# %% nbgrader={"grade": true, "grade_id": "test_match_anchors", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
+# %% nbgrader={"grade": true, "grade_id": "test_match_anchors", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false} course={"exercise": "match_anchors", "seed": 1006}
 check_match_anchors(match_anchors)
 ### BEGIN HIDDEN TESTS
 from course_lib.testing import hidden_check
@@ -497,7 +497,7 @@ def encode_boxes(boxes, anchors):
     ### END SOLUTION
 
 
-# %% nbgrader={"grade": true, "grade_id": "test_encode_boxes", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false}
+# %% nbgrader={"grade": true, "grade_id": "test_encode_boxes", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false} course={"exercise": "encode_boxes", "seed": 1007}
 check_encode_boxes(encode_boxes)
 ### BEGIN HIDDEN TESTS
 from course_lib.testing import hidden_check
@@ -516,7 +516,7 @@ def decode_boxes(deltas, anchors):
     ### END SOLUTION
 
 
-# %% nbgrader={"grade": true, "grade_id": "test_decode_boxes", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false}
+# %% nbgrader={"grade": true, "grade_id": "test_decode_boxes", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false} course={"exercise": "decode_boxes", "seed": 1008}
 check_decode_boxes(decode_boxes)
 ### BEGIN HIDDEN TESTS
 from course_lib.testing import hidden_check
@@ -597,7 +597,7 @@ def average_precision(recall, precision, method="all"):
     ### END SOLUTION
 
 
-# %% nbgrader={"grade": true, "grade_id": "test_average_precision", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
+# %% nbgrader={"grade": true, "grade_id": "test_average_precision", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false} course={"exercise": "average_precision", "seed": 1009}
 check_average_precision(average_precision)
 ### BEGIN HIDDEN TESTS
 from course_lib.testing import hidden_check
@@ -670,7 +670,7 @@ def coco_map(coco_gt, detections, iou_thresholds=None, max_dets=100):
     ### END SOLUTION
 
 
-# %% nbgrader={"grade": true, "grade_id": "test_coco_map", "locked": true, "points": 3, "schema_version": 3, "solution": false, "task": false}
+# %% nbgrader={"grade": true, "grade_id": "test_coco_map", "locked": true, "points": 3, "schema_version": 3, "solution": false, "task": false} course={"exercise": "coco_map", "seed": 1010}
 check_coco_map(coco_map)
 ### BEGIN HIDDEN TESTS
 from course_lib.testing import hidden_check
@@ -769,7 +769,7 @@ def yolo_decode(output, image_size, num_boxes=2):
     ### END SOLUTION
 
 
-# %% nbgrader={"grade": true, "grade_id": "test_yolo_decode", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
+# %% nbgrader={"grade": true, "grade_id": "test_yolo_decode", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false} course={"exercise": "yolo_decode", "seed": 1011}
 check_yolo_decode(yolo_decode)
 ### BEGIN HIDDEN TESTS
 from course_lib.testing import hidden_check

@@ -115,7 +115,7 @@ def rnn_cell_forward(x, h_prev, weight_ih, weight_hh, bias_ih=None, bias_hh=None
     ### END SOLUTION
 
 
-# %% nbgrader={"grade": true, "grade_id": "test_rnn_cell_forward", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
+# %% nbgrader={"grade": true, "grade_id": "test_rnn_cell_forward", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false} course={"exercise": "rnn_cell_forward", "seed": 1101}
 check_rnn_cell_forward(rnn_cell_forward)
 ### BEGIN HIDDEN TESTS
 from course_lib.testing import hidden_check
@@ -179,7 +179,7 @@ def rnn_forward(x, h0, weight_ih, weight_hh, bias_ih=None, bias_hh=None):
     ### END SOLUTION
 
 
-# %% nbgrader={"grade": true, "grade_id": "test_rnn_forward", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
+# %% nbgrader={"grade": true, "grade_id": "test_rnn_forward", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false} course={"exercise": "rnn_forward", "seed": 1102}
 check_rnn_forward(rnn_forward)
 ### BEGIN HIDDEN TESTS
 from course_lib.testing import hidden_check
@@ -254,7 +254,7 @@ def rnn_backward(dout, x, h0, weight_ih, weight_hh, bias_ih=None, bias_hh=None):
     ### END SOLUTION
 
 
-# %% nbgrader={"grade": true, "grade_id": "test_rnn_backward", "locked": true, "points": 4, "schema_version": 3, "solution": false, "task": false}
+# %% nbgrader={"grade": true, "grade_id": "test_rnn_backward", "locked": true, "points": 4, "schema_version": 3, "solution": false, "task": false} course={"exercise": "rnn_backward", "seed": 1103}
 check_rnn_backward(rnn_backward)
 ### BEGIN HIDDEN TESTS
 from course_lib.testing import hidden_check
@@ -322,7 +322,7 @@ def birnn_forward(x, h0, forward_params, backward_params):
     ### END SOLUTION
 
 
-# %% nbgrader={"grade": true, "grade_id": "test_birnn_forward", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
+# %% nbgrader={"grade": true, "grade_id": "test_birnn_forward", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false} course={"exercise": "birnn_forward", "seed": 1104}
 check_birnn_forward(birnn_forward)
 ### BEGIN HIDDEN TESTS
 from course_lib.testing import hidden_check
@@ -382,7 +382,7 @@ def rnn_jacobian_norms(out, weight_hh):
     ### END SOLUTION
 
 
-# %% nbgrader={"grade": true, "grade_id": "test_rnn_jacobian_norms", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
+# %% nbgrader={"grade": true, "grade_id": "test_rnn_jacobian_norms", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false} course={"exercise": "rnn_jacobian_norms", "seed": 1105}
 check_rnn_jacobian_norms(rnn_jacobian_norms)
 ### BEGIN HIDDEN TESTS
 from course_lib.testing import hidden_check
@@ -453,7 +453,7 @@ def clip_grad_norm(grads, max_norm, eps=1e-6):
     ### END SOLUTION
 
 
-# %% nbgrader={"grade": true, "grade_id": "test_clip_grad_norm", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
+# %% nbgrader={"grade": true, "grade_id": "test_clip_grad_norm", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false} course={"exercise": "clip_grad_norm", "seed": 1106}
 check_clip_grad_norm(clip_grad_norm)
 ### BEGIN HIDDEN TESTS
 from course_lib.testing import hidden_check
@@ -598,7 +598,7 @@ def sample_with_temperature(logits, temperature, rng):
     ### END SOLUTION
 
 
-# %% nbgrader={"grade": true, "grade_id": "test_sample_with_temperature", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
+# %% nbgrader={"grade": true, "grade_id": "test_sample_with_temperature", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false} course={"exercise": "sample_with_temperature", "seed": 1107}
 check_sample_with_temperature(sample_with_temperature)
 ### BEGIN HIDDEN TESTS
 from course_lib.testing import hidden_check

@@ -138,7 +138,7 @@ def lstm_cell_forward(x, h_prev, c_prev, weight_ih, weight_hh, bias_ih=None, bia
     ### END SOLUTION
 
 
-# %% nbgrader={"grade": true, "grade_id": "test_lstm_cell_forward", "locked": true, "points": 3, "schema_version": 3, "solution": false, "task": false}
+# %% nbgrader={"grade": true, "grade_id": "test_lstm_cell_forward", "locked": true, "points": 3, "schema_version": 3, "solution": false, "task": false} course={"exercise": "lstm_cell_forward", "seed": 1201}
 check_lstm_cell_forward(lstm_cell_forward)
 ### BEGIN HIDDEN TESTS
 from course_lib.testing import hidden_check
@@ -201,7 +201,7 @@ def lstm_forward(x, hc0, weight_ih, weight_hh, bias_ih=None, bias_hh=None):
     ### END SOLUTION
 
 
-# %% nbgrader={"grade": true, "grade_id": "test_lstm_forward", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
+# %% nbgrader={"grade": true, "grade_id": "test_lstm_forward", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false} course={"exercise": "lstm_forward", "seed": 1202}
 check_lstm_forward(lstm_forward)
 ### BEGIN HIDDEN TESTS
 from course_lib.testing import hidden_check
@@ -274,7 +274,7 @@ def lstm_cell_backward(dh_next, dc_next, x, h_prev, c_prev, weight_ih, weight_hh
     ### END SOLUTION
 
 
-# %% nbgrader={"grade": true, "grade_id": "test_lstm_cell_backward", "locked": true, "points": 4, "schema_version": 3, "solution": false, "task": false}
+# %% nbgrader={"grade": true, "grade_id": "test_lstm_cell_backward", "locked": true, "points": 4, "schema_version": 3, "solution": false, "task": false} course={"exercise": "lstm_cell_backward", "seed": 1203}
 check_lstm_cell_backward(lstm_cell_backward)
 ### BEGIN HIDDEN TESTS
 from course_lib.testing import hidden_check
@@ -371,7 +371,7 @@ def forget_gate_products(f):
     ### END SOLUTION
 
 
-# %% nbgrader={"grade": true, "grade_id": "test_forget_gate_products", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
+# %% nbgrader={"grade": true, "grade_id": "test_forget_gate_products", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false} course={"exercise": "forget_gate_products", "seed": 1204}
 check_forget_gate_products(forget_gate_products)
 ### BEGIN HIDDEN TESTS
 from course_lib.testing import hidden_check
@@ -468,7 +468,7 @@ def gru_cell_forward(x, h_prev, weight_ih, weight_hh, bias_ih=None, bias_hh=None
     ### END SOLUTION
 
 
-# %% nbgrader={"grade": true, "grade_id": "test_gru_cell_forward", "locked": true, "points": 3, "schema_version": 3, "solution": false, "task": false}
+# %% nbgrader={"grade": true, "grade_id": "test_gru_cell_forward", "locked": true, "points": 3, "schema_version": 3, "solution": false, "task": false} course={"exercise": "gru_cell_forward", "seed": 1205}
 check_gru_cell_forward(gru_cell_forward)
 ### BEGIN HIDDEN TESTS
 from course_lib.testing import hidden_check
@@ -507,7 +507,7 @@ def gru_forward(x, h0, weight_ih, weight_hh, bias_ih=None, bias_hh=None):
     ### END SOLUTION
 
 
-# %% nbgrader={"grade": true, "grade_id": "test_gru_forward", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
+# %% nbgrader={"grade": true, "grade_id": "test_gru_forward", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false} course={"exercise": "gru_forward", "seed": 1206}
 check_gru_forward(gru_forward)
 ### BEGIN HIDDEN TESTS
 from course_lib.testing import hidden_check
@@ -575,7 +575,7 @@ def coupled_lstm_cell_forward(x, h_prev, c_prev, weight_ih, weight_hh, bias_ih=N
     ### END SOLUTION
 
 
-# %% nbgrader={"grade": true, "grade_id": "test_coupled_lstm_cell_forward", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
+# %% nbgrader={"grade": true, "grade_id": "test_coupled_lstm_cell_forward", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false} course={"exercise": "coupled_lstm_cell_forward", "seed": 1207}
 check_coupled_lstm_cell_forward(coupled_lstm_cell_forward)
 ### BEGIN HIDDEN TESTS
 from course_lib.testing import hidden_check

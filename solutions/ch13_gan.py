@@ -111,7 +111,7 @@ def discriminator_loss(logits_real, logits_fake):
     ### END SOLUTION
 
 
-# %% nbgrader={"grade": true, "grade_id": "test_discriminator_loss", "locked": true, "points": 3, "schema_version": 3, "solution": false, "task": false}
+# %% nbgrader={"grade": true, "grade_id": "test_discriminator_loss", "locked": true, "points": 3, "schema_version": 3, "solution": false, "task": false} course={"exercise": "discriminator_loss", "seed": 1301}
 check_discriminator_loss(discriminator_loss)
 ### BEGIN HIDDEN TESTS
 from course_lib.testing import hidden_check
@@ -186,7 +186,7 @@ def minimax_generator_loss(logits_fake):
     ### END SOLUTION
 
 
-# %% nbgrader={"grade": true, "grade_id": "test_minimax_generator_loss", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false}
+# %% nbgrader={"grade": true, "grade_id": "test_minimax_generator_loss", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false} course={"exercise": "minimax_generator_loss", "seed": 1302}
 check_minimax_generator_loss(minimax_generator_loss)
 ### BEGIN HIDDEN TESTS
 from course_lib.testing import hidden_check
@@ -203,7 +203,7 @@ def generator_loss(logits_fake):
     ### END SOLUTION
 
 
-# %% nbgrader={"grade": true, "grade_id": "test_generator_loss", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
+# %% nbgrader={"grade": true, "grade_id": "test_generator_loss", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false} course={"exercise": "generator_loss", "seed": 1303}
 check_generator_loss(generator_loss)
 ### BEGIN HIDDEN TESTS
 from course_lib.testing import hidden_check
@@ -238,7 +238,7 @@ def generator_logit_grads(logits_fake):
     ### END SOLUTION
 
 
-# %% nbgrader={"grade": true, "grade_id": "test_generator_logit_grads", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
+# %% nbgrader={"grade": true, "grade_id": "test_generator_logit_grads", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false} course={"exercise": "generator_logit_grads", "seed": 1304}
 check_generator_logit_grads(generator_logit_grads)
 ### BEGIN HIDDEN TESTS
 from course_lib.testing import hidden_check
@@ -324,7 +324,7 @@ def mode_coverage(samples, centers, std, min_count=None):
     ### END SOLUTION
 
 
-# %% nbgrader={"grade": true, "grade_id": "test_mode_coverage", "locked": true, "points": 3, "schema_version": 3, "solution": false, "task": false}
+# %% nbgrader={"grade": true, "grade_id": "test_mode_coverage", "locked": true, "points": 3, "schema_version": 3, "solution": false, "task": false} course={"exercise": "mode_coverage", "seed": 1305}
 check_mode_coverage(mode_coverage)
 ### BEGIN HIDDEN TESTS
 from course_lib.testing import hidden_check
@@ -433,7 +433,7 @@ def wasserstein_losses(critic_real, critic_fake):
     ### END SOLUTION
 
 
-# %% nbgrader={"grade": true, "grade_id": "test_wasserstein_losses", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
+# %% nbgrader={"grade": true, "grade_id": "test_wasserstein_losses", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false} course={"exercise": "wasserstein_losses", "seed": 1306}
 check_wasserstein_losses(wasserstein_losses)
 ### BEGIN HIDDEN TESTS
 from course_lib.testing import hidden_check
@@ -482,7 +482,7 @@ def gradient_penalty(critic, real, fake, alpha):
     ### END SOLUTION
 
 
-# %% nbgrader={"grade": true, "grade_id": "test_gradient_penalty", "locked": true, "points": 3, "schema_version": 3, "solution": false, "task": false}
+# %% nbgrader={"grade": true, "grade_id": "test_gradient_penalty", "locked": true, "points": 3, "schema_version": 3, "solution": false, "task": false} course={"exercise": "gradient_penalty", "seed": 1307}
 check_gradient_penalty(gradient_penalty)
 ### BEGIN HIDDEN TESTS
 from course_lib.testing import hidden_check

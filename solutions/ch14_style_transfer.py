@@ -109,7 +109,7 @@ def gram_matrix(x):
     ### END SOLUTION
 
 
-# %% nbgrader={"grade": true, "grade_id": "test_gram_matrix", "locked": true, "points": 3, "schema_version": 3, "solution": false, "task": false}
+# %% nbgrader={"grade": true, "grade_id": "test_gram_matrix", "locked": true, "points": 3, "schema_version": 3, "solution": false, "task": false} course={"exercise": "gram_matrix", "seed": 1401}
 check_gram_matrix(gram_matrix)
 ### BEGIN HIDDEN TESTS
 from course_lib.testing import hidden_check
@@ -179,7 +179,7 @@ def content_loss(features, target):
     ### END SOLUTION
 
 
-# %% nbgrader={"grade": true, "grade_id": "test_content_loss", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
+# %% nbgrader={"grade": true, "grade_id": "test_content_loss", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false} course={"exercise": "content_loss", "seed": 1402}
 check_content_loss(content_loss)
 ### BEGIN HIDDEN TESTS
 from course_lib.testing import hidden_check
@@ -214,7 +214,7 @@ def style_layer_loss(gram, target_gram):
     ### END SOLUTION
 
 
-# %% nbgrader={"grade": true, "grade_id": "test_style_layer_loss", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
+# %% nbgrader={"grade": true, "grade_id": "test_style_layer_loss", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false} course={"exercise": "style_layer_loss", "seed": 1403}
 check_style_layer_loss(style_layer_loss)
 ### BEGIN HIDDEN TESTS
 from course_lib.testing import hidden_check
@@ -253,7 +253,7 @@ def style_loss(features, target_grams, weights):
     ### END SOLUTION
 
 
-# %% nbgrader={"grade": true, "grade_id": "test_style_loss", "locked": true, "points": 3, "schema_version": 3, "solution": false, "task": false}
+# %% nbgrader={"grade": true, "grade_id": "test_style_loss", "locked": true, "points": 3, "schema_version": 3, "solution": false, "task": false} course={"exercise": "style_loss", "seed": 1404}
 check_style_loss(style_loss)
 ### BEGIN HIDDEN TESTS
 from course_lib.testing import hidden_check
@@ -283,7 +283,7 @@ def tv_loss(x):
     ### END SOLUTION
 
 
-# %% nbgrader={"grade": true, "grade_id": "test_tv_loss", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
+# %% nbgrader={"grade": true, "grade_id": "test_tv_loss", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false} course={"exercise": "tv_loss", "seed": 1405}
 check_tv_loss(tv_loss)
 ### BEGIN HIDDEN TESTS
 from course_lib.testing import hidden_check
@@ -323,7 +323,7 @@ def transfer_objective(features, content_target, style_grams, image, content_lay
     ### END SOLUTION
 
 
-# %% nbgrader={"grade": true, "grade_id": "test_transfer_objective", "locked": true, "points": 3, "schema_version": 3, "solution": false, "task": false}
+# %% nbgrader={"grade": true, "grade_id": "test_transfer_objective", "locked": true, "points": 3, "schema_version": 3, "solution": false, "task": false} course={"exercise": "transfer_objective", "seed": 1406}
 check_transfer_objective(transfer_objective)
 ### BEGIN HIDDEN TESTS
 from course_lib.testing import hidden_check

@@ -191,7 +191,7 @@ def quant_params(x, bits=8, symmetric=False, axis=None):
     ### END SOLUTION
 
 
-# %% nbgrader={"grade": true, "grade_id": "test_quant_params", "locked": true, "points": 3, "schema_version": 3, "solution": false, "task": false}
+# %% nbgrader={"grade": true, "grade_id": "test_quant_params", "locked": true, "points": 3, "schema_version": 3, "solution": false, "task": false} course={"exercise": "quant_params", "seed": 1501}
 check_quant_params(quant_params)
 ### BEGIN HIDDEN TESTS
 from course_lib.testing import hidden_check
@@ -224,7 +224,7 @@ def quantize(x, scale, zero_point, bits=8, symmetric=False):
     ### END SOLUTION
 
 
-# %% nbgrader={"grade": true, "grade_id": "test_quantize", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
+# %% nbgrader={"grade": true, "grade_id": "test_quantize", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false} course={"exercise": "quantize", "seed": 1502}
 check_quantize(quantize)
 ### BEGIN HIDDEN TESTS
 from course_lib.testing import hidden_check
@@ -240,7 +240,7 @@ def dequantize(q, scale, zero_point):
     ### END SOLUTION
 
 
-# %% nbgrader={"grade": true, "grade_id": "test_dequantize", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false}
+# %% nbgrader={"grade": true, "grade_id": "test_dequantize", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false} course={"exercise": "dequantize", "seed": 1503}
 check_dequantize(dequantize)
 ### BEGIN HIDDEN TESTS
 from course_lib.testing import hidden_check
@@ -475,7 +475,7 @@ def magnitude_prune(w, sparsity):
     ### END SOLUTION
 
 
-# %% nbgrader={"grade": true, "grade_id": "test_magnitude_prune", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
+# %% nbgrader={"grade": true, "grade_id": "test_magnitude_prune", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false} course={"exercise": "magnitude_prune", "seed": 1504}
 check_magnitude_prune(magnitude_prune)
 ### BEGIN HIDDEN TESTS
 from course_lib.testing import hidden_check
@@ -504,7 +504,7 @@ def channel_prune_mask(weight, keep_ratio):
     ### END SOLUTION
 
 
-# %% nbgrader={"grade": true, "grade_id": "test_channel_prune_mask", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
+# %% nbgrader={"grade": true, "grade_id": "test_channel_prune_mask", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false} course={"exercise": "channel_prune_mask", "seed": 1505}
 check_channel_prune_mask(channel_prune_mask)
 ### BEGIN HIDDEN TESTS
 from course_lib.testing import hidden_check
@@ -697,7 +697,7 @@ def distillation_loss(student_logits, teacher_logits, labels, T=4.0, alpha=0.9):
     ### END SOLUTION
 
 
-# %% nbgrader={"grade": true, "grade_id": "test_distillation_loss", "locked": true, "points": 3, "schema_version": 3, "solution": false, "task": false}
+# %% nbgrader={"grade": true, "grade_id": "test_distillation_loss", "locked": true, "points": 3, "schema_version": 3, "solution": false, "task": false} course={"exercise": "distillation_loss", "seed": 1506}
 check_distillation_loss(distillation_loss)
 ### BEGIN HIDDEN TESTS
 from course_lib.testing import hidden_check
@@ -857,7 +857,7 @@ def winograd_f2x2_3x3(x, weight, bias=None, padding=0):
     ### END SOLUTION
 
 
-# %% nbgrader={"grade": true, "grade_id": "test_winograd_f2x2_3x3", "locked": true, "points": 3, "schema_version": 3, "solution": false, "task": false}
+# %% nbgrader={"grade": true, "grade_id": "test_winograd_f2x2_3x3", "locked": true, "points": 3, "schema_version": 3, "solution": false, "task": false} course={"exercise": "winograd_f2x2_3x3", "seed": 1507}
 check_winograd_f2x2_3x3(winograd_f2x2_3x3)
 ### BEGIN HIDDEN TESTS
 from course_lib.testing import hidden_check

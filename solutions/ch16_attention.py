@@ -129,7 +129,7 @@ def masked_softmax(x, mask=None, axis=-1):
     ### END SOLUTION
 
 
-# %% nbgrader={"grade": true, "grade_id": "test_masked_softmax", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
+# %% nbgrader={"grade": true, "grade_id": "test_masked_softmax", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false} course={"exercise": "masked_softmax", "seed": 1601}
 check_masked_softmax(masked_softmax)
 ### BEGIN HIDDEN TESTS
 from course_lib.testing import hidden_check
@@ -153,7 +153,7 @@ def causal_mask(L, S=None):
     ### END SOLUTION
 
 
-# %% nbgrader={"grade": true, "grade_id": "test_causal_mask", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false}
+# %% nbgrader={"grade": true, "grade_id": "test_causal_mask", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false} course={"exercise": "causal_mask", "seed": 1602}
 check_causal_mask(causal_mask)
 ### BEGIN HIDDEN TESTS
 from course_lib.testing import hidden_check
@@ -207,7 +207,7 @@ def scaled_dot_product_attention(query, key, value, attn_mask=None, is_causal=Fa
     ### END SOLUTION
 
 
-# %% nbgrader={"grade": true, "grade_id": "test_scaled_dot_product_attention", "locked": true, "points": 3, "schema_version": 3, "solution": false, "task": false}
+# %% nbgrader={"grade": true, "grade_id": "test_scaled_dot_product_attention", "locked": true, "points": 3, "schema_version": 3, "solution": false, "task": false} course={"exercise": "scaled_dot_product_attention", "seed": 1603}
 check_scaled_dot_product_attention(scaled_dot_product_attention)
 ### BEGIN HIDDEN TESTS
 from course_lib.testing import hidden_check
@@ -271,7 +271,7 @@ def split_heads(x, num_heads):
     ### END SOLUTION
 
 
-# %% nbgrader={"grade": true, "grade_id": "test_split_heads", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false}
+# %% nbgrader={"grade": true, "grade_id": "test_split_heads", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false} course={"exercise": "split_heads", "seed": 1604}
 check_split_heads(split_heads)
 ### BEGIN HIDDEN TESTS
 from course_lib.testing import hidden_check
@@ -294,7 +294,7 @@ def merge_heads(x):
     ### END SOLUTION
 
 
-# %% nbgrader={"grade": true, "grade_id": "test_merge_heads", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false}
+# %% nbgrader={"grade": true, "grade_id": "test_merge_heads", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false} course={"exercise": "merge_heads", "seed": 1605}
 check_merge_heads(merge_heads)
 ### BEGIN HIDDEN TESTS
 from course_lib.testing import hidden_check
@@ -358,7 +358,7 @@ def multi_head_attention(query, key, value, num_heads, in_proj_weight, in_proj_b
     ### END SOLUTION
 
 
-# %% nbgrader={"grade": true, "grade_id": "test_multi_head_attention", "locked": true, "points": 3, "schema_version": 3, "solution": false, "task": false}
+# %% nbgrader={"grade": true, "grade_id": "test_multi_head_attention", "locked": true, "points": 3, "schema_version": 3, "solution": false, "task": false} course={"exercise": "multi_head_attention", "seed": 1606}
 check_multi_head_attention(multi_head_attention)
 ### BEGIN HIDDEN TESTS
 from course_lib.testing import hidden_check
@@ -421,7 +421,7 @@ def sinusoidal_encoding(num_positions, dim, base=10000.0):
     ### END SOLUTION
 
 
-# %% nbgrader={"grade": true, "grade_id": "test_sinusoidal_encoding", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
+# %% nbgrader={"grade": true, "grade_id": "test_sinusoidal_encoding", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false} course={"exercise": "sinusoidal_encoding", "seed": 1607}
 check_sinusoidal_encoding(sinusoidal_encoding)
 ### BEGIN HIDDEN TESTS
 from course_lib.testing import hidden_check
@@ -471,7 +471,7 @@ def patchify(x, patch_size):
     ### END SOLUTION
 
 
-# %% nbgrader={"grade": true, "grade_id": "test_patchify", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
+# %% nbgrader={"grade": true, "grade_id": "test_patchify", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false} course={"exercise": "patchify", "seed": 1608}
 check_patchify(patchify)
 ### BEGIN HIDDEN TESTS
 from course_lib.testing import hidden_check
@@ -545,7 +545,7 @@ class EncoderBlock(nn.Module):
         ### END SOLUTION
 
 
-# %% nbgrader={"grade": true, "grade_id": "test_EncoderBlock", "locked": true, "points": 3, "schema_version": 3, "solution": false, "task": false}
+# %% nbgrader={"grade": true, "grade_id": "test_EncoderBlock", "locked": true, "points": 3, "schema_version": 3, "solution": false, "task": false} course={"exercise": "encoder_block", "function": "EncoderBlock", "seed": 1609}
 check_encoder_block(EncoderBlock)
 ### BEGIN HIDDEN TESTS
 from course_lib.testing import hidden_check
@@ -594,7 +594,7 @@ class VisionTransformer(nn.Module):
         ### END SOLUTION
 
 
-# %% nbgrader={"grade": true, "grade_id": "test_VisionTransformer", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
+# %% nbgrader={"grade": true, "grade_id": "test_VisionTransformer", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false} course={"exercise": "vision_transformer", "function": "VisionTransformer", "seed": 1610}
 check_vision_transformer(VisionTransformer)
 ### BEGIN HIDDEN TESTS
 from course_lib.testing import hidden_check

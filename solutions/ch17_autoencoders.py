@@ -113,7 +113,7 @@ def conv_transpose_output_size(in_size, kernel_size, stride=1, padding=0, output
     ### END SOLUTION
 
 
-# %% nbgrader={"grade": true, "grade_id": "test_conv_transpose_output_size", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
+# %% nbgrader={"grade": true, "grade_id": "test_conv_transpose_output_size", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false} course={"exercise": "conv_transpose_output_size", "seed": 1701}
 check_conv_transpose_output_size(conv_transpose_output_size)
 ### BEGIN HIDDEN TESTS
 from course_lib.testing import hidden_check
@@ -184,7 +184,7 @@ def conv_transpose2d(x, weight, bias=None, stride=1, padding=0, output_padding=0
     ### END SOLUTION
 
 
-# %% nbgrader={"grade": true, "grade_id": "test_conv_transpose2d", "locked": true, "points": 4, "schema_version": 3, "solution": false, "task": false}
+# %% nbgrader={"grade": true, "grade_id": "test_conv_transpose2d", "locked": true, "points": 4, "schema_version": 3, "solution": false, "task": false} course={"exercise": "conv_transpose2d", "seed": 1702}
 check_conv_transpose2d(conv_transpose2d)
 ### BEGIN HIDDEN TESTS
 from course_lib.testing import hidden_check
@@ -288,7 +288,7 @@ def max_pool2d_with_indices(x, kernel_size, stride=None, padding=0):
     ### END SOLUTION
 
 
-# %% nbgrader={"grade": true, "grade_id": "test_max_pool2d_with_indices", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
+# %% nbgrader={"grade": true, "grade_id": "test_max_pool2d_with_indices", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false} course={"exercise": "max_pool2d_with_indices", "seed": 1703}
 check_max_pool2d_with_indices(max_pool2d_with_indices)
 ### BEGIN HIDDEN TESTS
 from course_lib.testing import hidden_check
@@ -331,7 +331,7 @@ def max_unpool2d(x, indices, kernel_size, stride=None, padding=0, output_size=No
     ### END SOLUTION
 
 
-# %% nbgrader={"grade": true, "grade_id": "test_max_unpool2d", "locked": true, "points": 3, "schema_version": 3, "solution": false, "task": false}
+# %% nbgrader={"grade": true, "grade_id": "test_max_unpool2d", "locked": true, "points": 3, "schema_version": 3, "solution": false, "task": false} course={"exercise": "max_unpool2d", "seed": 1704}
 check_max_unpool2d(max_unpool2d)
 ### BEGIN HIDDEN TESTS
 from course_lib.testing import hidden_check
@@ -520,7 +520,7 @@ def vae_reparameterize(mu, logvar, eps):
     ### END SOLUTION
 
 
-# %% nbgrader={"grade": true, "grade_id": "test_vae_reparameterize", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false}
+# %% nbgrader={"grade": true, "grade_id": "test_vae_reparameterize", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false} course={"exercise": "vae_reparameterize", "seed": 1705}
 check_vae_reparameterize(vae_reparameterize)
 ### BEGIN HIDDEN TESTS
 from course_lib.testing import hidden_check
@@ -558,7 +558,7 @@ def vae_kl_divergence(mu, logvar, reduction="mean"):
     ### END SOLUTION
 
 
-# %% nbgrader={"grade": true, "grade_id": "test_vae_kl_divergence", "locked": true, "points": 3, "schema_version": 3, "solution": false, "task": false}
+# %% nbgrader={"grade": true, "grade_id": "test_vae_kl_divergence", "locked": true, "points": 3, "schema_version": 3, "solution": false, "task": false} course={"exercise": "vae_kl_divergence", "seed": 1706}
 check_vae_kl_divergence(vae_kl_divergence)
 ### BEGIN HIDDEN TESTS
 from course_lib.testing import hidden_check
@@ -620,7 +620,7 @@ def vae_loss(logits, x, mu, logvar, beta=1.0):
     ### END SOLUTION
 
 
-# %% nbgrader={"grade": true, "grade_id": "test_vae_loss", "locked": true, "points": 3, "schema_version": 3, "solution": false, "task": false}
+# %% nbgrader={"grade": true, "grade_id": "test_vae_loss", "locked": true, "points": 3, "schema_version": 3, "solution": false, "task": false} course={"exercise": "vae_loss", "seed": 1707}
 check_vae_loss(vae_loss)
 ### BEGIN HIDDEN TESTS
 from course_lib.testing import hidden_check

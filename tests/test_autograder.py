@@ -178,3 +178,22 @@ def test_review_explains_a_folder_that_is_not_a_graded_run(tmp_path, capsys):
     (tmp_path / "grades.csv").write_text("name,points\nada,3\n")
     assert main(["--root", str(ROOT), "review", str(tmp_path)]) == 2
     assert "not a grades.csv written by `course grade`" in capsys.readouterr().err
+
+
+def test_a_test_cells_declared_exercise_must_match_its_checks(tmp_path):
+    from autograder.build import _read_solution, calls_in_code
+
+    code = 'check_max_pool2d(max_pool2d)\nhidden_check("max_pool2d", max_pool2d, seed=301)\n'
+    assert calls_in_code(code) == [("max_pool2d", "max_pool2d", False, 0), ("max_pool2d", "max_pool2d", True, 301)]
+    header = '# %% nbgrader={"grade": true, "grade_id": "t", "locked": true, "points": 1, "schema_version": 3, ' \
+             '"solution": false, "task": false}'
+    good = tmp_path / "ch99_good.py"
+    good.write_text(f'{header} course={{"exercise": "max_pool2d", "seed": 301}}\n{code}')
+    assert _read_solution(good).cells[0].metadata["course"] == {"exercise": "max_pool2d", "seed": 301}
+    for bad in (f'{header} course={{"exercise": "max_pool2d", "seed": 302}}\n{code}',   # another hidden seed
+                f'{header} course={{"exercise": "avg_pool2d", "seed": 301}}\n{code}',   # another exercise
+                f'{header}\n{code}'):                                                    # nothing declared
+        path = tmp_path / "ch99_bad.py"
+        path.write_text(bad)
+        with pytest.raises(CourseError, match="test cell 't' declares"):
+            _read_solution(path)

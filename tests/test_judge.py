@@ -107,9 +107,11 @@ def test_deep_or_pickled_values_are_refused():
 # --------------------------------------------------------------------------- what runs where
 
 def test_test_calls_and_cells_come_from_the_source():
-    calls = check_calls('check_max_pool2d(max_pool2d)\nhidden_check("max_pool2d", max_pool2d, seed=301)\n')
+    cell = next(c for c in SOURCE.cells if c.metadata.get("nbgrader", {}).get("grade_id") == "test_max_pool2d")
+    calls = check_calls(cell)  # the exercise's identity is the cell's metadata, not a pattern in its code
     assert [(c.exercise, c.function, c.hidden, c.seed) for c in calls] == [
         ("max_pool2d", "max_pool2d", False, 0), ("max_pool2d", "max_pool2d", True, 301)]
+    assert check_calls(nbformat.v4.new_code_cell('check_max_pool2d(max_pool2d)')) == []
     student = _with({"setup": "import os\nos._exit(1)  # the student's edit of a locked cell"}, added=["x = 1"])
     kinds = [(kind, label) for kind, label, _ in code_cells(SOURCE, student)]
     assert kinds[0] == ("setup", "setup") and ("added", f"cell {len(student.cells)}") in kinds
