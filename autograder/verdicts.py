@@ -183,10 +183,14 @@ class JudgeVerdicts(Preprocessor):
         name = resources.get("nbgrader", {}).get("notebook")
         with _STARTED_LOCK:
             started = _STARTED.pop(_key(resources), None)
+        judged = None
         if started is not None:  # StartJudge began judging this notebook's code while the kernel ran it
-            source, seed, result = started.result()
-        else:
-            source, seed, result = self._judge(nb, resources)
+            try:
+                judged = started.result()
+            except Exception as err:  # judged again below, alone: a failure here must not cost the grade
+                self.log.warning("the judge started beside the kernel failed (%s: %s); judging again",
+                                 type(err).__name__, str(err)[:300])
+        source, seed, result = judged or self._judge(nb, resources)
         apply_verdicts(nb, result.verdicts)
         clean_outputs(nb, source)
         workdir = Path((resources.get("metadata") or {}).get("path") or ".")
@@ -213,7 +217,14 @@ class StartJudge(JudgeVerdicts):
 
     def preprocess(self, nb, resources):
         import copy
+        import importlib
 
+        # Import here, in the main thread, what the judge thread would import: the check harness (with
+        # the references, torch among them) and IPython (tqdm.auto imports it, and so does the kernel's
+        # start below). Two threads importing one package with circular imports at once get a
+        # "partially initialized module" ImportError: it broke a kernel's start before this line.
+        for module in ("autograder.judge", "course_lib.testing", "IPython"):
+            importlib.import_module(module)
         pool = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="judge")
         future = pool.submit(self._judge, copy.deepcopy(nb), {"nbgrader": dict(resources.get("nbgrader", {}))})
         pool.shutdown(wait=False)
