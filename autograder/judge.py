@@ -254,6 +254,7 @@ class JudgeProcess:
         self.cgroup = None
         self.cell_errors: list[list[str]] = []
         self.skipped: dict[str, str] = {}  # label of a cell that hung or crashed the process → why
+        self.cpu_seconds: float | None = 0.0 if sandbox else None  # from its cgroups (sandboxed only)
 
     # ------------------------------------------------------------------ life cycle
     def _command(self) -> list[str]:
@@ -355,6 +356,9 @@ class JudgeProcess:
                     pass
             self.proc = None
         if self.cgroup is not None:
+            used = self.cgroup.cpu_time()
+            if used is not None and self.cpu_seconds is not None:
+                self.cpu_seconds += used
             self.cgroup.close()
             self.cgroup = None
 
@@ -564,6 +568,11 @@ class JudgeSession:
         for process in self.processes.values():
             process.close()
 
+    def cpu_seconds(self) -> float | None:
+        """CPU seconds the judge processes used (sandboxed: read from their cgroups), or None."""
+        used = [p.cpu_seconds for p in self.processes.values()]
+        return None if not used or None in used else round(sum(used), 2)
+
 
 @dataclass
 class NotebookVerdict:
@@ -572,6 +581,7 @@ class NotebookVerdict:
     verdicts: dict[str, str | None] = field(default_factory=dict)  # test cell grade_id → None (passed) or reason
     notes: list[str] = field(default_factory=list)  # failed added cells, ...
     seconds: float = 0.0
+    cpu_seconds: float | None = None  # of the judge processes, when sandboxed (their cgroups count it)
 
 
 def judge_notebook(source: nbformat.NotebookNode, submitted: nbformat.NotebookNode, *, run_seed: int,
@@ -625,5 +635,6 @@ def judge_notebook(source: nbformat.NotebookNode, submitted: nbformat.NotebookNo
     finally:
         session.close()
     result.notes = session.notes
+    result.cpu_seconds = session.cpu_seconds()
     result.seconds = time.monotonic() - start
     return result

@@ -99,6 +99,9 @@ class SafeExecute(Execute):
             if jail is not None:
                 if jail.oom_killed():
                     self.log.warning("the notebook reached its memory limit")
+                used = jail.cgroup.cpu_time()  # what the kernel cost: JudgeVerdicts records it
+                if resources is not None:
+                    resources["course_kernel_cpu_seconds"] = None if used is None else round(used, 2)
                 jail.close()  # every process the notebook started ends here
             if sockets is not None:
                 shutil.rmtree(sockets, ignore_errors=True)

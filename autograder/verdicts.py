@@ -199,6 +199,7 @@ class JudgeVerdicts(Preprocessor):
             self.log.info("removed what the kernel left in the working copy: %s", ", ".join(removed[:20]))
         nb.metadata.setdefault("course", {})["judge"] = {
             "seed": seed, "notes": result.notes, "seconds": round(result.seconds, 2),
+            "cpu_seconds": result.cpu_seconds, "kernel_cpu_seconds": resources.get("course_kernel_cpu_seconds"),
             "sandbox": self.sandbox}
         self.log.info("judged %s in %.1f s: %d of %d test cells passed", name, result.seconds,
                       sum(v is None for v in result.verdicts.values()), len(result.verdicts))

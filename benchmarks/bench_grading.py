@@ -15,6 +15,7 @@ cores). Exit 1 if a target is missed. Both are ratios/timings of the same machin
 from __future__ import annotations
 
 import argparse
+import resource
 import shutil
 import subprocess
 import sys
@@ -37,21 +38,40 @@ BATCH_TARGET_S = 120.0
 
 
 def plain(path: Path) -> float:
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), _children_cpu()
     subprocess.run([sys.executable, "-m", "jupyter", "nbconvert", "--execute", "--to", "notebook",
                     "--output", str(path.with_suffix(".executed.ipynb")), str(path)],
                    env=nbgrader_env(), check=True, capture_output=True)
-    return time.perf_counter() - start
+    elapsed = time.perf_counter() - start
+    print(f"  plain execution: CPU {_children_cpu() - cpu:.1f} s")
+    return elapsed
+
+
+def _children_cpu() -> float:
+    used = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return used.ru_utime + used.ru_stime
 
 
 def grade(course: Course, folder: Path, chapter: str, workers: int, work: Path, sandbox: bool) -> float:
     subs = discover(folder, course, chapter)
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), _children_cpu()
     results = autograde(course, subs, work, workers=workers, progress=False, sandbox=sandbox)
     elapsed = time.perf_counter() - start
     bad = [r.student for r in results if r.score < r.max_score]
     if bad:
         raise SystemExit(f"correct notebooks lost points: {bad}")
+    # Where the CPU went, per notebook: the jails' cgroups count the kernel and the judge; the
+    # nbgrader processes (and, unsandboxed, everything) are this process's children.
+    judged = [nbformat.read(p, as_version=4).metadata.get("course", {}).get("judge", {})
+              for p in work.glob(f"**/autograded/*/{chapter}/{chapter}.ipynb")]
+    kernel = [j["kernel_cpu_seconds"] for j in judged if j.get("kernel_cpu_seconds") is not None]
+    judge = [j["cpu_seconds"] for j in judged if j.get("cpu_seconds") is not None]
+    others = (_children_cpu() - cpu) / max(len(subs), 1)
+    if kernel and judge:
+        print(f"  {len(subs)} notebook(s), CPU per notebook: kernel {sum(kernel) / len(kernel):.1f} s, judge "
+              f"{sum(judge) / len(judge):.1f} s, nbgrader and grader {others:.1f} s")
+    else:
+        print(f"  {len(subs)} notebook(s), CPU per notebook (unsandboxed: all of it) {others:.1f} s")
     return elapsed
 
 
