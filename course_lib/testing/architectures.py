@@ -3,15 +3,15 @@ checked layer by layer against the reference by :mod:`course_lib.testing._module
 
 from __future__ import annotations
 
-from course_lib import architectures as arch
-
 from ._modules import ModuleReference as _ModuleReference
-from .core import REFERENCE_MODULES, Case, Exercise
+from .core import REFERENCE_PACKAGE, Case, Exercise, answers
+
+arch = answers("architectures")  # the answers, imported when first used
 
 __all__ = ["EXERCISES"]
 
 #: torch is allowed (this chapter is about torch modules); the course's reference modules are not.
-_FORBID = REFERENCE_MODULES
+_FORBID = (REFERENCE_PACKAGE,)
 
 
 def _nchw(c, h, w=None, n=2):

@@ -4,16 +4,16 @@ from __future__ import annotations
 
 import numpy as np
 
-from course_lib import gradcheck, mlp
-
 from ._cases import randn
-from .core import DEFAULT_FORBIDDEN, Case, Exercise
+from .core import DEFAULT_FORBIDDEN, Case, Exercise, answers
+
+mlp = answers("mlp")  # the answers, imported when first used
 
 __all__ = ["EXERCISES"]
 
-#: The chapter's own reference module is off (it is in DEFAULT_FORBIDDEN); where the student writes
-#: the gradient check itself, the course's gradient checker is off too.
-_FORBID = (*DEFAULT_FORBIDDEN, "course_lib.mlp")
+#: The answers are off (DEFAULT_FORBIDDEN); where the student writes the gradient check itself, the
+#: course's gradient checker (a tool with a central difference of its own) is off too.
+_FORBID = DEFAULT_FORBIDDEN
 _FORBID_GRADCHECK = (*_FORBID, "course_lib.gradcheck")
 
 
@@ -228,7 +228,7 @@ EXERCISES = {ex.name: ex for ex in [
     Exercise("affine_backward", mlp.affine_backward, _affine_backward_visible, _affine_backward_hidden,
              forbid=_FORBID, output_names=("dx", "dw", "db"),
              hint="Each gradient has the shape of the array it belongs to: dw is (D_out, D_in) like weight."),
-    Exercise("numerical_gradient", gradcheck.numerical_gradient, _numgrad_visible, _numgrad_hidden,
+    Exercise("numerical_gradient", mlp.numerical_gradient, _numgrad_visible, _numgrad_hidden,
              forbid=_FORBID_GRADCHECK, rtol=1e-5, atol=1e-7,
              hint="The gradient has the shape of x."),
     Exercise("softmax_cross_entropy", mlp.softmax_cross_entropy, _ce_visible, _ce_hidden, forbid=_FORBID,
