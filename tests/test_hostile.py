@@ -230,11 +230,12 @@ def test_hostile_class(tmp_path, build_env, request):
     request.addfinalizer(lambda: shutil.rmtree(other, ignore_errors=True))
     (other / "solutions").mkdir(parents=True)
     decoy = other / "solutions" / "pool_answers.py"
-    decoy.write_text((ROOT / "course_lib" / "pool.py").read_text().replace("from .", "from course_lib."))
+    answers = ROOT / "course_lib" / "reference" / "pool.py"
+    decoy.write_text(answers.read_text().replace("from .", "from course_lib.reference."))
     for path in (other, other / "solutions"):
         path.chmod(0o755)
     decoy.chmod(0o644)
-    watched = [planted, decoy, *sorted((ROOT / "solutions").glob("ch0[23]*.py")), ROOT / "course_lib" / "pool.py"]
+    watched = [planted, decoy, *sorted((ROOT / "solutions").glob("ch0[23]*.py")), answers]
     before = _snapshot(watched)
 
     subs = tmp_path / "subs"

@@ -215,8 +215,10 @@ def test_the_sandboxed_judge_gives_the_same_verdicts():
     seed = secrets.randbits(32)
     snoop = _with({"max_pool2d": "import os, course_lib\n"
                                  "def max_pool2d(*args, **kwargs):\n"
-                                 "    ns = {'__name__': 'course_lib.reference.pool', '__package__': 'course_lib'}\n"
-                                 "    exec(open(os.path.join(os.path.dirname(course_lib.__file__), 'pool.py')).read(),"
+                                 "    ns = {'__name__': 'course_lib.reference.pool',"
+                                 " '__package__': 'course_lib.reference'}\n"
+                                 "    here = os.path.dirname(course_lib.__file__)\n"
+                                 "    exec(open(os.path.join(here, 'reference', 'pool.py')).read(),"
                                  " ns)\n    return ns['max_pool2d'](*args, **kwargs)\n"})
     plain = judge_notebook(SOURCE, SOURCE, run_seed=seed, sandbox=True).verdicts
     assert all(v is None for v in plain.values()), plain

@@ -32,8 +32,8 @@ def _vgg_stage_hidden(rng):
 
 
 def _vgg_count_visible():
-    return [Case((arch.VGG_STAGES["vgg16"],), note="VGG-16: 138,357,544 (torchvision)"),
-            Case((arch.VGG_STAGES["vgg11"],), note="VGG-11 (configuration A)"),
+    return [Case((arch.VGG_STAGES.resolve()["vgg16"],), note="VGG-16: 138,357,544 (torchvision)"),
+            Case((arch.VGG_STAGES.resolve()["vgg11"],), note="VGG-11 (configuration A)"),
             Case((((64, 2), (128, 2)),), {"num_classes": 10}, note="two stages: the FC input is 128·7·7"),
             Case((((16, 1),),), {"num_classes": 2, "in_channels": 1}, note="one stage, grey images")]
 
@@ -45,7 +45,7 @@ def _vgg_count_hidden(rng):
                        for _ in range(int(rng.integers(1, 6))))
         cases.append(Case((stages,), {"num_classes": int(rng.integers(2, 1001)),
                                       "in_channels": int(rng.integers(1, 4))}))
-    return cases + [Case((arch.VGG_STAGES["vgg19"],))]
+    return cases + [Case((arch.VGG_STAGES.resolve()["vgg19"],))]
 
 
 # --------------------------------------------------------------------------- AlexNet, NiN, Inception

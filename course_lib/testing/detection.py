@@ -277,7 +277,8 @@ def _map_hidden(rng):
         coco, dets = random_coco(rng, int(rng.integers(1, 5)), int(rng.integers(2, 4)))
         while not coco["annotations"]:  # mAP needs at least one object
             coco, dets = random_coco(rng, int(rng.integers(1, 5)), int(rng.integers(2, 4)))
-        cases.append(Case((coco, dets, [0.5] if rng.random() < 0.4 else detection_metrics.COCO_IOU_THRESHOLDS)))
+        thresholds = [0.5] if rng.random() < 0.4 else detection_metrics.COCO_IOU_THRESHOLDS.resolve()
+        cases.append(Case((coco, dets, thresholds)))
     return cases
 
 

@@ -13,6 +13,8 @@ import math
 
 import numpy as np
 
+from course_lib.data import ring_centers
+
 from ._cases import randn
 from .core import REFERENCE_PACKAGE, Case, CheckFailure, Exercise, Expectation, answers
 
@@ -101,7 +103,7 @@ def _mixture(rng, n, centers, std, weights=None, spread=1.0):
 
 def _cov_visible():
     rng = np.random.default_rng(133)
-    c8 = gan.ring_centers(8, 2.0)
+    c8 = ring_centers(8, 2.0)
     collapsed = c8[[2]] + 0.05 * rng.standard_normal((200, 2))
     return [
         Case((np.array([[0.0, 0.0], [1.0, 1.0], [5.0, 5.0]]), np.array([[0.0, 0.0], [1.0, 1.2]]), 0.1),
