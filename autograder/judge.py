@@ -147,21 +147,35 @@ def _course_imports(module: str) -> set[str]:
     return found
 
 
-def absent_modules(forbid: Iterable[str]) -> list[str]:
-    """What must not exist in an exercise's judge process: what it forbids, except what the modules
-    it allows (Chapter 3 may use Chapter 2's ``course_lib.conv``) need to import."""
+def _under(name: str, prefixes: Iterable[str]) -> bool:
+    return any(name == p or name.startswith(p + ".") for p in prefixes)
+
+
+def absent_modules(forbid: Iterable[str], allow: Iterable[str] = ()) -> list[str]:
+    """What must not exist in an exercise's judge process: what it forbids, except what it allows
+    (Chapter 3 may use Chapter 2's ``course_lib.reference.conv``) and the answers those import.
+
+    A forbidden package of which nothing is needed stays one name (``course_lib.reference``);
+    otherwise it is split into its modules that are not needed."""
     from course_lib.testing.core import REFERENCE_MODULES
 
-    forbid = set(forbid)
-    needed, todo = set(), [m for m in REFERENCE_MODULES if m not in forbid]
+    allow = tuple(allow)
+    needed, todo = set(), [m for m in REFERENCE_MODULES if _under(m, allow)]
     while todo:
         module = todo.pop()
-        for name in _course_imports(module):
-            for ref in REFERENCE_MODULES:
-                if (name == ref or name.startswith(ref + ".")) and ref not in needed:
-                    needed.add(ref)
-                    todo.append(ref)
-    return sorted(forbid - needed)
+        if module in needed:
+            continue
+        needed.add(module)
+        todo += [ref for name in _course_imports(module) for ref in REFERENCE_MODULES
+                 if (name == ref or name.startswith(ref + ".")) and ref not in needed]
+    absent = set()
+    for name in forbid:
+        inside = [m for m in REFERENCE_MODULES if _under(m, [name]) and m != name]
+        if inside and any(m in needed for m in inside):
+            absent.update(m for m in inside if m not in needed)
+        elif name not in needed and not _under(name, allow):
+            absent.add(name)
+    return sorted(absent)
 
 
 def _leaves_out(name: str, absent_top: set[str]) -> bool:
@@ -182,8 +196,9 @@ class View:
 def judge_view(absent: Iterable[str]) -> View:
     """What a jailed judge process may read (besides the system directories ``autograder.jail``
     always shows): the Python installation and environment with the absent packages covered,
-    ``course_lib`` with the absent reference modules and all compiled copies covered, and the three
-    files of the judge itself. Nothing else of the course: no solutions, build, gradebook or git."""
+    ``course_lib`` with the absent modules (the answers in ``course_lib/reference/``, as a whole or
+    one by one) and the compiled copies next to them covered, and the three files of the judge
+    itself. Nothing else of the course: no solutions, build, gradebook or git."""
     import importlib.util
     import site
     import sysconfig
@@ -205,17 +220,22 @@ def judge_view(absent: Iterable[str]) -> View:
     for directory in sorted(site_dirs & on_path):
         hidden += [entry for entry in sorted(directory.iterdir()) if _leaves_out(entry.name, absent_top)]
     readable.append(course_lib)
-    hidden_course = {a.split(".", 1)[1].split(".")[0] for a in absent if a.startswith("course_lib.")}
-    if hidden_course:
-        # The grader itself imports the references later and may write their compiled copies into a
+    for name in sorted(a for a in absent if a.startswith("course_lib.")):
+        path = course_lib.joinpath(*name.split(".")[1:])
+        if path.is_dir():  # a package (all the answers): covered whole, its compiled copies with it
+            hidden.append(path)
+            continue
+        if not path.with_suffix(".py").is_file():
+            continue
+        # The grader itself imports the answers later and may write their compiled copies into a
         # ``__pycache__`` that did not exist yet, under a mount the judge already sees: make sure
         # there is a directory to cover now. Where it cannot be made, nobody can write pyc files there.
         try:
-            (course_lib / "__pycache__").mkdir(mode=0o755, exist_ok=True)
+            (path.parent / "__pycache__").mkdir(mode=0o755, exist_ok=True)
         except OSError:
             pass
-    hidden += [entry for entry in sorted(course_lib.iterdir())
-               if (entry.name == "__pycache__" and hidden_course) or entry.name.removesuffix(".py") in hidden_course]
+        hidden += [entry for entry in (path.with_suffix(".py"), path.parent / "__pycache__")
+                   if entry.exists() and entry not in hidden]
     here = Path(__file__).resolve().parent
     readable += [here / "__init__.py", here / "wire.py", here / "judge_worker.py"]
     return View([p for p in readable if p.exists()], hidden)
@@ -389,9 +409,10 @@ def _plain(value: Any, depth: int = 0) -> bool:
 
 def to_judge(value: Any) -> bytes:
     """Pickle what the grader sends down to a judge process (arguments that are not data, the
-    probes of module exercises). The check helpers (``course_lib.testing``) travel by value: their
-    modules import the references, which the judge process does not have; a probe carries the
-    reference's skeleton as data, never the reference (``__getstate__`` of the module checks).
+    probes of module exercises). The check helpers (``course_lib.testing``) travel by value, so a
+    probe never depends on what the judge process may import; it names the answers it refers to
+    (:class:`~course_lib.testing.core.Answer`, pickled by name) and carries the reference's skeleton
+    as data, never the reference (``__getstate__`` of the module checks).
     Only ever loaded there."""
     import cloudpickle
 
@@ -498,7 +519,7 @@ class JudgeSession:
         self._probes: dict[str, bool] = {}
 
     def use(self, exercise) -> None:
-        key = tuple(absent_modules(exercise.forbid))
+        key = tuple(absent_modules(exercise.forbid, exercise.allow))
         process = self.processes.get(key)
         if process is None:
             process = self.processes[key] = JudgeProcess(self.cells, key, sandbox=self.sandbox, limits=self.limits)

@@ -1,4 +1,4 @@
-"""Side-by-side speed of torch F.conv2d, course_lib.conv.conv2d (vectorised) and conv2d_naive.
+"""Side-by-side speed of torch F.conv2d, course_lib.reference.conv.conv2d (vectorised) and conv2d_naive.
 
 Run: ``.venv/bin/python benchmarks/bench_conv.py``. Exits non-zero if a target is missed:
 vectorised / torch <= 3x (float32 and float64) and naive / vectorised >= 100x (float32), forward,
@@ -18,7 +18,7 @@ import torch.nn.functional as F
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from course_lib.conv import conv2d, conv2d_backward, conv2d_naive  # noqa: E402
+from course_lib.reference.conv import conv2d, conv2d_backward, conv2d_naive  # noqa: E402
 
 N, C, H, W, FILTERS, K = 64, 3, 32, 32, 16, 3
 NAIVE_IMAGES = 2  # the naive loops are timed on this many images and scaled linearly to N

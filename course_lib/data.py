@@ -12,12 +12,18 @@ import functools
 import numpy as np
 
 __all__ = [
+    "CLASSIC_KERNELS",
     "PHOTOS",
     "SHAPE_CLASSES",
     "digits_split",
     "load_digits",
+    "make_moons",
+    "make_separable",
+    "make_xor",
     "load_photo",
     "photo_batch",
+    "ring_centers",
+    "sample_ring",
     "shapes_detection",
     "shifted",
 ]
@@ -263,3 +269,92 @@ def shapes_detection(n, size=48, seed=0, max_objects=3, min_side=10, max_side=22
         images[k] = np.clip(img, 0, 1)
         coco["images"].append({"id": k + 1, "width": size, "height": size, "file_name": f"shapes_{k:04d}.png"})
     return images, coco
+
+
+def _kernel(rows, scale=1.0):
+    k = np.array(rows, dtype=np.float64) * scale
+    k.setflags(write=False)  # shared constants: copy before editing
+    return k
+
+
+CLASSIC_KERNELS = {
+    "identity": _kernel([[0, 0, 0], [0, 1, 0], [0, 0, 0]]),
+    "box blur": _kernel(np.ones((3, 3)), 1 / 9),
+    "gaussian blur": _kernel(np.outer([1, 2, 1], [1, 2, 1]), 1 / 16),
+    "sharpen": _kernel([[0, -1, 0], [-1, 5, -1], [0, -1, 0]]),
+    "sobel x": _kernel([[-1, 0, 1], [-2, 0, 2], [-1, 0, 1]]),
+    "sobel y": _kernel([[-1, -2, -1], [0, 0, 0], [1, 2, 1]]),
+    "laplacian": _kernel([[0, 1, 0], [1, -4, 1], [0, 1, 0]]),
+    "emboss": _kernel([[-2, -1, 0], [-1, 1, 1], [0, 1, 2]]),
+}
+"""Classic 3x3 image kernels (float64, read-only), applied as cross-correlation."""
+
+
+# --------------------------------------------------------------------------- toy distributions (Chapter 13)
+
+def ring_centers(k=8, radius=2.0):
+    """The k means of the ring mixture: ``radius * (cos 2πi/k, sin 2πi/k)``, shape (k, 2)."""
+    if int(k) < 1:
+        raise ValueError(f"k must be ≥ 1, got {k}")
+    angles = 2 * np.pi * np.arange(int(k)) / int(k)
+    return radius * np.stack([np.cos(angles), np.sin(angles)], axis=1)
+
+
+def sample_ring(n, k=8, radius=2.0, std=0.05, rng=None):
+    """n samples of the mixture of k Gaussians (std ``std``) on a ring; float32 (n, 2)."""
+    rng = np.random.default_rng(rng)
+    centers = ring_centers(k, radius)
+    idx = rng.integers(0, len(centers), size=int(n))
+    return (centers[idx] + std * rng.standard_normal((int(n), 2))).astype(np.float32)
+
+
+# --------------------------------------------------------------------------- toy classification sets (Chapter 1)
+
+def make_separable(n=40, margin=0.3, seed=0):
+    """Two linearly separable clouds in 2-D: points of N(0, 1.5²) labelled by the side of a random
+    line, with those closer than ``margin`` to the line removed (so a perceptron must converge).
+
+    Returns:
+        ``(X, y)``: X float64 (n, 2), y int64 (n,) in {0, 1}.
+    """
+    rng = np.random.default_rng(seed)
+    angle = rng.uniform(0, 2 * np.pi)
+    normal, offset = np.array([np.cos(angle), np.sin(angle)]), rng.uniform(-0.5, 0.5)
+    points = []
+    while len(points) < n:
+        p = rng.normal(0, 1.5, size=2)
+        if abs(p @ normal + offset) >= margin:
+            points.append(p)
+    X = np.array(points)
+    return X, (X @ normal + offset > 0).astype(np.int64)
+
+
+def make_xor(n=4, noise=0.0, seed=0):
+    """XOR: the corners (0, 0), (0, 1), (1, 0), (1, 1) (repeated to n points) plus Gaussian noise;
+    the label is ``x1 XOR x2``. ``make_xor()`` is the truth table.
+
+    Returns:
+        ``(X, y)``: X float64 (n, 2), y int64 (n,) in {0, 1}.
+    """
+    corners = np.array([[0.0, 0.0], [0.0, 1.0], [1.0, 0.0], [1.0, 1.0]])
+    X = corners[np.arange(n) % 4]  # (n, 2)
+    y = (X[:, 0] != X[:, 1]).astype(np.int64)
+    if noise:
+        X = X + np.random.default_rng(seed).normal(0, noise, size=X.shape)
+    return X, y
+
+
+def make_moons(n=200, noise=0.1, seed=0):
+    """Two interleaving half circles (like ``sklearn.datasets.make_moons``), generated with numpy.
+
+    Returns:
+        ``(X, y)``: X float64 (n, 2), y int64 (n,): 0 for the upper moon, 1 for the lower one.
+    """
+    rng = np.random.default_rng(seed)
+    n_upper = n // 2
+    t = rng.uniform(0, np.pi, size=n)
+    upper = np.stack([np.cos(t[:n_upper]), np.sin(t[:n_upper])], axis=1)
+    lower = np.stack([1 - np.cos(t[n_upper:]), 0.5 - np.sin(t[n_upper:])], axis=1)
+    X = np.concatenate([upper, lower]) + rng.normal(0, noise, size=(n, 2))
+    y = np.concatenate([np.zeros(n_upper, np.int64), np.ones(n - n_upper, np.int64)])
+    return X, y

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["STDLIB_FILES", "CharVocab", "char_batches", "load_stdlib_text"]
+__all__ = ["STDLIB_FILES", "CharVocab", "char_batches", "load_stdlib_text", "scaled_orthogonal"]
 
 #: Standard-library modules that exist on every CPython 3.x, read in this order.
 STDLIB_FILES = ("textwrap.py", "shlex.py", "fnmatch.py", "bisect.py", "heapq.py", "string.py",
@@ -88,3 +88,9 @@ def char_batches(ids, seq_len: int, batch_size: int, rng: np.random.Generator):
     starts = rng.integers(0, ids.size - seq_len, size=batch_size)
     window = starts[None, :] + np.arange(seq_len)[:, None]
     return ids[window], ids[window + 1]
+
+
+def scaled_orthogonal(h, radius, rng):
+    """An (H, H) matrix with every singular value (and so the spectral radius) equal to ``radius``."""
+    q, r = np.linalg.qr(rng.standard_normal((h, h)))
+    return radius * q * np.sign(np.diag(r))

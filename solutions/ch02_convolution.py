@@ -569,7 +569,7 @@ print(f"256→64 with 1×1 before a 3×3 (64→64): {conv_params(256, 64, 1) + c
 # kernels that look much like these.
 
 # %%
-from course_lib.conv import CLASSIC_KERNELS  # noqa: E402  (the named kernels, used for the pictures)
+from course_lib.data import CLASSIC_KERNELS  # noqa: E402  (the named kernels, used for the pictures)
 
 photo = load_photo("china", size=160)                                # (H, W) in [0, 1]
 batch = photo[None, None]                                            # (1, 1, H, W)

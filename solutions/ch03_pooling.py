@@ -45,9 +45,9 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from course_lib.conv import conv_output_size  # Chapter 2's formula: (N − F + 2P) // S + 1
 from course_lib.data import load_digits, load_photo, shifted
 from course_lib.gradcheck import gradcheck
+from course_lib.reference.conv import conv_output_size  # Chapter 2's formula: (N − F + 2P) // S + 1
 from course_lib.testing import (
     check_adaptive_max_pool2d,
     check_avg_pool2d,

@@ -417,7 +417,7 @@ hidden_check("gelu", gelu, seed=408)
 # How good is the approximation? And do all your functions agree with PyTorch? Below: the largest
 # difference from `torch.nn.functional` on a grid, then the whole family with its slopes. The
 # derivatives are central differences of your forward functions — the course's references have
-# backward functions for all of them (`course_lib.activations.*_backward`).
+# backward functions for all of them (`course_lib.reference.activations.*_backward`).
 
 # %%
 grid = np.linspace(-6, 6, 1201)

@@ -683,13 +683,13 @@ plt.show()
 # %% [markdown]
 # ## 7. Everything against PyTorch
 #
-# The course's reference implementations (`course_lib.losses`, with a backward for every loss) and
+# The course's reference implementations (`course_lib.reference.losses`, with a backward for every loss) and
 # your functions, compared with PyTorch on the same random inputs for every reduction: forward
 # values, and gradients from torch's autograd. torchvision is not installed, so the focal loss is
 # compared with a line-by-line transcription of `torchvision.ops.sigmoid_focal_loss`.
 
 # %%
-from course_lib import losses as reference
+from course_lib.reference import losses as reference
 
 
 def torchvision_sigmoid_focal_loss(inputs, targets, alpha=0.25, gamma=2, reduction="none"):

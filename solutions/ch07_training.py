@@ -503,10 +503,10 @@ hidden_check("cosine_lr", cosine_lr, seed=705)
 
 # %% [markdown]
 # Your schedules (lines) against PyTorch's schedulers (dots), plus warm-up + cosine, the usual
-# recipe for training from scratch today (`course_lib.optim.warmup_cosine`, built from the two).
+# recipe for training from scratch today (`course_lib.reference.optim.warmup_cosine`, built from the two).
 
 # %%
-from course_lib.optim import warmup_cosine  # noqa: E402  (reference: linear warm-up, then cosine)
+from course_lib.reference.optim import warmup_cosine  # noqa: E402  (reference: linear warm-up, then cosine)
 
 
 def torch_schedule(make, epochs, lr0=0.1):
@@ -881,11 +881,11 @@ plt.show()
 # ### Tip 5 — divide the learning rate by 10 when the loss stops going down (学习速率除以10)
 #
 # A learning rate that is too large (0.3 with momentum 0.9): kept constant, against the same start with
-# `ReduceOnPlateau` (PyTorch's `ReduceLROnPlateau`, in `course_lib.optim`), which divides the rate by
+# `ReduceOnPlateau` (PyTorch's `ReduceLROnPlateau`, in `course_lib.reference.optim`), which divides the rate by
 # 10 whenever the training loss has not improved for `patience` = 1 epoch.
 
 # %%
-from course_lib.optim import ReduceOnPlateau  # noqa: E402  (the reference "reduce on plateau" rule)
+from course_lib.reference.optim import ReduceOnPlateau  # noqa: E402  (the reference "reduce on plateau" rule)
 
 tip5 = {"constant lr 0.3": train_loop(mlp(), Ztr, ytr, epochs=12, lr=0.3),
         "lr 0.3, ÷10 on plateau": train_loop(mlp(), Ztr, ytr, epochs=12, lr=0.3,

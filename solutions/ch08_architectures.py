@@ -60,10 +60,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from course_lib.architectures import DigitsNet, GoogLeNet, googlenet_loss, profile, stage_shapes
-from course_lib.conv import conv_params
 from course_lib.data import digits_split
 from course_lib.models import LeNet5, count_params
+from course_lib.profiling import profile, stage_shapes
+from course_lib.reference.architectures import DigitsNet, GoogLeNet, googlenet_loss
+from course_lib.reference.conv import conv_params
 from course_lib.testing import (
     check_alexnet,
     check_basic_block,
@@ -154,7 +155,7 @@ hidden_check("alexnet", alexnet, seed=801)
 ### END HIDDEN TESTS
 
 # %% [markdown]
-# Where do the parameters and the computation go? `profile` (from `course_lib.architectures`) runs one
+# Where do the parameters and the computation go? `profile` (from `course_lib.reference.architectures`) runs one
 # 224×224 image through the model with a forward hook on every conv and linear layer and counts the
 # parameters and multiply-accumulates (MACs) — with Chapter 2's `conv_flops` for the convolutions. On
 # the meta device nothing is computed. (LeNet-5 is in the table too, on its 32×32 digits.) A MAC is one

@@ -47,8 +47,8 @@ import torch
 import torch.nn.functional as F
 
 from course_lib.data import digits_split, load_photo
-from course_lib.interpret import GapNet
 from course_lib.models import LeNet5, count_params, digits_to_32
+from course_lib.reference.interpret import GapNet
 from course_lib.testing import (
     check_activations_and_gradients,
     check_class_activation_map,

@@ -51,9 +51,9 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from course_lib.data import SHAPE_CLASSES, shapes_detection
-from course_lib.detection_metrics import pycocotools_map
-from course_lib.losses import sigmoid_focal_loss
-from course_lib.pool import spatial_pyramid_pool
+from course_lib.reference.detection_metrics import pycocotools_map
+from course_lib.reference.losses import sigmoid_focal_loss
+from course_lib.reference.pool import spatial_pyramid_pool
 from course_lib.testing import (
     check_average_precision,
     check_batched_nms,
@@ -826,7 +826,7 @@ plt.show()
 ssd_maps, ssd_per_cell = (38, 19, 10, 5, 3, 1), (4, 6, 6, 6, 4, 4)
 total = sum(f * f * k for f, k in zip(ssd_maps, ssd_per_cell, strict=True))
 print(" + ".join(f"{f}²·{k}" for f, k in zip(ssd_maps, ssd_per_cell, strict=True)), f"= {total} default boxes")
-from course_lib.detection import ssd_default_boxes  # noqa: E402 - the reference, just to draw
+from course_lib.reference.detection import ssd_default_boxes  # noqa: E402 - the reference, just to draw
 
 fig, axes = plt.subplots(1, 3, figsize=(9, 3))
 for ax, f, dboxes in zip(axes, (6, 3, 1), ssd_default_boxes((6, 3, 1), 48), strict=True):

@@ -55,8 +55,7 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from course_lib.gradcheck import gradcheck
-from course_lib.rnn import scaled_orthogonal
-from course_lib.sequences import CharVocab, char_batches, load_stdlib_text
+from course_lib.sequences import CharVocab, char_batches, load_stdlib_text, scaled_orthogonal
 from course_lib.testing import (
     check_birnn_forward,
     check_clip_grad_norm,

@@ -59,8 +59,9 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from course_lib.gradcheck import gradcheck
-from course_lib.rnn import rnn_forward, rnn_jacobian_norms, scaled_orthogonal
-from course_lib.rnn_gates import adding_problem
+from course_lib.reference.rnn import rnn_forward, rnn_jacobian_norms
+from course_lib.reference.rnn_gates import adding_problem
+from course_lib.sequences import scaled_orthogonal
 from course_lib.testing import (
     check_coupled_lstm_cell_forward,
     check_forget_gate_products,

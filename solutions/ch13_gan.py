@@ -49,8 +49,7 @@ import numpy as np
 import torch
 from IPython.display import display
 
-from course_lib.data import load_digits
-from course_lib.gan import ring_centers, sample_ring
+from course_lib.data import load_digits, ring_centers, sample_ring
 from course_lib.gan_experiments import score_digits, train_dcgan, train_digit_classifier, train_ring_gan
 from course_lib.testing import (
     check_discriminator_loss,

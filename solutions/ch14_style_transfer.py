@@ -49,7 +49,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from course_lib.style import VGG19_WEIGHTS_ENV, feature_extractor, style_image, transfer, vgg19_features
+from course_lib.reference.style import VGG19_WEIGHTS_ENV, feature_extractor, style_image, transfer, vgg19_features
 from course_lib.testing import (
     check_content_loss,
     check_gram_matrix,

@@ -37,7 +37,7 @@
 #
 # Every exercise has a `check_*` cell that explains the first thing that is wrong. While your
 # function is checked, `torch`, `scipy` and the course's reference implementations (including
-# `course_lib.compress` and `course_lib.conv`) are switched off: write the numpy yourself. The chapter
+# `course_lib.reference.compress` and `course_lib.reference.conv`) are switched off: write the numpy yourself. The chapter
 # ends with a table of size, accuracy and latency for every variant of the model, measured side by
 # side.
 #
@@ -56,10 +56,10 @@ import torch.nn.utils.prune as prune
 from threadpoolctl import threadpool_limits
 from torch import nn
 
-from course_lib import compress
-from course_lib.conv import conv2d
 from course_lib.data import digits_split
 from course_lib.models import LeNet5, count_params, digits_to_32
+from course_lib.reference import compress
+from course_lib.reference.conv import conv2d
 from course_lib.testing import (
     check_channel_prune_mask,
     check_dequantize,
@@ -866,7 +866,7 @@ hidden_check("winograd_f2x2_3x3", winograd_f2x2_3x3, seed=1507)
 ### END HIDDEN TESTS
 
 # %% [markdown]
-# Both fast algorithms against the direct convolution (`course_lib.conv.conv2d`: im2col and one
+# Both fast algorithms against the direct convolution (`course_lib.reference.conv.conv2d`: im2col and one
 # matrix product, Chapter 2), and then the clock. The multiply counts are per image for the layer
 # below; the FFT count is a rough $2\,n\log_2 n$ real multiplies per transform plus 4 per complex product.
 

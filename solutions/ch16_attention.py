@@ -54,9 +54,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from course_lib import attention as ref
 from course_lib.data import digits_split
 from course_lib.models import LeNet5, count_params, digits_to_32
+from course_lib.reference import attention as ref
 from course_lib.testing import (
     check_causal_mask,
     check_encoder_block,
@@ -624,7 +624,7 @@ print(f"ViT-B/16: {count_params(vit_b16):,} parameters ({n_blocks:,} in the 12 b
 # training images of 8×8 pixels — the worst case for a ViT. We train a tiny one anyway: 2×2 patches
 # (16 tokens + [class]), D = 32, 2 blocks of 4 heads, AdamW with weight decay, dropout and label
 # smoothing, a cosine learning-rate schedule (Chapter 7). The model is the course's reference
-# (`course_lib.attention.VisionTransformer`: your `VisionTransformer` with dropout), so the numbers do
+# (`course_lib.reference.attention.VisionTransformer`: your `VisionTransformer` with dropout), so the numbers do
 # not depend on your code. Then Chapter 7's capstone on the same split: LeNet-5 with batch
 # normalization on the digits upsampled to 32×32, 15 epochs of Adam with a cosine schedule.
 

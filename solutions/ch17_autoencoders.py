@@ -48,10 +48,10 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from course_lib.autoencoders import ConvAutoencoder, ConvVAE, train_autoencoder, vae_loss_torch
-from course_lib.conv import conv2d, conv2d_backward
 from course_lib.data import digits_split, load_photo
 from course_lib.models import count_params
+from course_lib.reference.autoencoders import ConvAutoencoder, ConvVAE, train_autoencoder, vae_loss_torch
+from course_lib.reference.conv import conv2d, conv2d_backward
 from course_lib.testing import (
     check_conv_transpose2d,
     check_conv_transpose_output_size,
@@ -375,7 +375,7 @@ fig = show_images([v[0, 0] for v in ups.values()], titles=list(ups), ncols=6)
 # %% [markdown]
 # ## 4. A convolutional autoencoder on the digits
 #
-# The model (`course_lib.autoencoders.ConvAutoencoder`) encodes an 8×8 digit with two convolutions (the
+# The model (`course_lib.reference.autoencoders.ConvAutoencoder`) encodes an 8×8 digit with two convolutions (the
 # second with stride 2: 8×8 → 4×4) and a linear layer into a **code** of D numbers; the decoder mirrors it:
 # a linear layer back to 32×4×4, a **`ConvTranspose2d(32, 16, 3, stride=2, padding=1, output_padding=1)`**
 # (4×4 → 8×8, exercise 1's formula) and a 3×3 convolution to one channel of logits. A sigmoid turns the

@@ -1,4 +1,4 @@
-"""course_lib.activations against torch.nn.functional (forward and autograd), numerical gradients,
+"""course_lib.reference.activations against torch.nn.functional (forward and autograd), numerical gradients,
 numerical stability and error messages."""
 
 import math
@@ -12,8 +12,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
-from course_lib import activations as act
 from course_lib.gradcheck import gradcheck
+from course_lib.reference import activations as act
 
 TIGHT = {"rtol": 1e-12, "atol": 1e-14}
 

@@ -13,8 +13,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from torch import nn
 
-from course_lib import architectures as arch
-from course_lib.conv import conv_flops
+from course_lib import profiling
+from course_lib.reference import architectures as arch
+from course_lib.reference.conv import conv_flops
 from course_lib.testing import EXERCISES, CheckFailure, ForbiddenError, check, run_exercise
 
 META = torch.device("meta")
@@ -36,7 +37,7 @@ def _params(model: nn.Module) -> int:
 def test_published_parameter_counts(build, expected):
     with META:
         model = build()
-    assert _params(model) == expected == arch.profile(model).total_params
+    assert _params(model) == expected == profiling.profile(model).total_params
 
 
 def test_vgg_param_count_matches_the_model():
@@ -53,26 +54,26 @@ def test_profile_counts_macs_like_conv_flops_on_cpu_and_meta():
                           nn.Conv2d(4, 6, 3, groups=2), nn.Flatten(), nn.Linear(6 * 6 * 6, 5))
     expected = (conv_flops(3, 8, 3, 16, 2, 1) + conv_flops(8, 4, 1, 8, bias=False) + conv_flops(2, 6, 3, 8)
                 + 5 * (216 + 1))
-    assert arch.profile(model, (3, 16, 16)).total_macs == expected
+    assert profiling.profile(model, (3, 16, 16)).total_macs == expected
     model.to(META)   # the same counts without computing anything
-    assert arch.profile(model, (3, 16, 16)).total_macs == expected
-    assert "total" in arch.profile(model, (3, 16, 16)).table(top=2)
+    assert profiling.profile(model, (3, 16, 16)).total_macs == expected
+    assert "total" in profiling.profile(model, (3, 16, 16)).table(top=2)
 
 
 def test_published_macs():
     with META:
         alex, r50 = arch.alexnet(), arch.resnet("bottleneck", [3, 4, 6, 3])
-    assert round(arch.profile(alex).total_macs / 1e9, 2) == 0.71      # torchvision: 0.71 GFLOPS
-    assert round(arch.profile(r50).total_macs / 1e9, 2) == 4.09       # torchvision: 4.09 GFLOPS
+    assert round(profiling.profile(alex).total_macs / 1e9, 2) == 0.71      # torchvision: 0.71 GFLOPS
+    assert round(profiling.profile(r50).total_macs / 1e9, 2) == 4.09       # torchvision: 4.09 GFLOPS
 
 
 def test_stage_shapes_and_bad_names():
     with META:
         model = arch.resnet("basic", [1, 1, 1, 1])
-    shapes = arch.stage_shapes(model, stages=["layer1", "layer4", "fc"])
+    shapes = profiling.stage_shapes(model, stages=["layer1", "layer4", "fc"])
     assert shapes == {"layer1": (1, 64, 56, 56), "layer4": (1, 512, 7, 7), "fc": (1, 1000)}
     with pytest.raises(ValueError, match="no sub-module"):
-        arch.stage_shapes(model, stages=["layer5"])
+        profiling.stage_shapes(model, stages=["layer5"])
 
 
 # --------------------------------------------------------------------------- blocks vs functional torch

@@ -7,8 +7,9 @@ import torch.nn.functional as F
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from course_lib import attention as att
-from course_lib.gradcheck import numerical_gradient, rel_error
+from course_lib.gradcheck import rel_error
+from course_lib.reference import attention as att
+from course_lib.reference.mlp import numerical_gradient
 from course_lib.testing import CheckFailure, check
 
 SETTINGS = settings(deadline=None, max_examples=25)

@@ -1,4 +1,4 @@
-"""course_lib.autoencoders against torch, against Chapter 2's conv2d_backward, numerical gradients and
+"""course_lib.reference.autoencoders against torch, against Chapter 2's conv2d_backward, numerical gradients and
 a Monte-Carlo KL; the Chapter 17 checks catch plausible mistakes with a useful message."""
 
 import dataclasses
@@ -10,9 +10,9 @@ import torch.nn.functional as F
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from course_lib import autoencoders as ae
-from course_lib import conv
 from course_lib.gradcheck import rel_error
+from course_lib.reference import autoencoders as ae
+from course_lib.reference import conv
 from course_lib.testing import EXERCISES, CheckFailure, ForbiddenError, check, run_exercise
 
 

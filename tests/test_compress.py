@@ -1,4 +1,4 @@
-"""course_lib.compress against torch's quantization, torch autograd and the direct convolution."""
+"""course_lib.reference.compress against torch's quantization, torch autograd and the direct convolution."""
 
 import dataclasses
 import warnings
@@ -10,9 +10,9 @@ import torch.nn.functional as F
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from course_lib import compress, conv
 from course_lib.gradcheck import gradcheck
 from course_lib.models import LeNet5
+from course_lib.reference import compress, conv
 from course_lib.testing import EXERCISES
 from course_lib.testing.core import run_exercise
 
@@ -487,6 +487,6 @@ def test_exercise_specs_are_consistent(name):
 def test_student_checks_block_the_reference():
     from course_lib.testing import CheckFailure, check_quantize
 
-    with pytest.raises(CheckFailure, match="course_lib.compress"):
+    with pytest.raises(CheckFailure, match="course_lib.reference.compress"):
         check_quantize(lambda x, scale, zero_point, bits=8, symmetric=False: compress.quantize(
             x, scale, zero_point, bits, symmetric))

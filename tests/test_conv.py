@@ -1,4 +1,4 @@
-"""course_lib.conv against torch.nn.functional, numerical gradients and hand-computed values."""
+"""course_lib.reference.conv against torch.nn.functional, numerical gradients and hand-computed values."""
 
 import numpy as np
 import pytest
@@ -7,8 +7,9 @@ import torch.nn.functional as F
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from course_lib import conv
+from course_lib import data
 from course_lib.gradcheck import gradcheck
+from course_lib.reference import conv
 
 ints_or_pairs = st.one_of(st.integers(1, 3), st.tuples(st.integers(1, 3), st.integers(1, 3)))
 paddings = st.one_of(st.integers(0, 2), st.tuples(st.integers(0, 2), st.integers(0, 2)))
@@ -249,18 +250,18 @@ def test_receptive_field_errors(layers):
 
 def test_classic_kernels():
     expected = {"identity", "box blur", "gaussian blur", "sharpen", "sobel x", "sobel y", "laplacian", "emboss"}
-    assert set(conv.CLASSIC_KERNELS) == expected
-    for name, k in conv.CLASSIC_KERNELS.items():
+    assert set(data.CLASSIC_KERNELS) == expected
+    for name, k in data.CLASSIC_KERNELS.items():
         assert k.shape == (3, 3) and k.dtype == np.float64, name
         assert name == name.lower()
         assert not k.flags.writeable
     sums = {"identity": 1, "box blur": 1, "gaussian blur": 1, "sharpen": 1, "sobel x": 0, "sobel y": 0}
     for name, total in sums.items():
-        assert conv.CLASSIC_KERNELS[name].sum() == pytest.approx(total)
-    assert conv.CLASSIC_KERNELS["laplacian"].sum() == 0
-    np.testing.assert_array_equal(conv.CLASSIC_KERNELS["sobel y"], conv.CLASSIC_KERNELS["sobel x"].T)
+        assert data.CLASSIC_KERNELS[name].sum() == pytest.approx(total)
+    assert data.CLASSIC_KERNELS["laplacian"].sum() == 0
+    np.testing.assert_array_equal(data.CLASSIC_KERNELS["sobel y"], data.CLASSIC_KERNELS["sobel x"].T)
     img = np.random.default_rng(0).standard_normal((1, 1, 6, 6))
-    ident = conv.CLASSIC_KERNELS["identity"][None, None]
+    ident = data.CLASSIC_KERNELS["identity"][None, None]
     np.testing.assert_allclose(conv.conv2d(img, ident, padding=1), img)
 
 

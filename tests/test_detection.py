@@ -15,7 +15,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from course_lib import data, detection, detection_metrics
+from course_lib import data
+from course_lib.reference import detection, detection_metrics
 from course_lib.testing import EXERCISES, CheckFailure, ForbiddenError, check, run_exercise
 from course_lib.testing.detection import random_boxes, random_coco
 

@@ -1,4 +1,4 @@
-"""course_lib.gan against torch (losses, autograd, double backward), numerical gradients, and the
+"""course_lib.reference.gan against torch (losses, autograd, double backward), numerical gradients, and the
 Chapter 13 check specs against plausible wrong answers."""
 
 from __future__ import annotations
@@ -12,8 +12,10 @@ import torch.nn.functional as F
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from course_lib import gan
-from course_lib.gradcheck import numerical_gradient, rel_error
+from course_lib import data
+from course_lib.gradcheck import rel_error
+from course_lib.reference import gan
+from course_lib.reference.mlp import numerical_gradient
 from course_lib.testing import EXERCISES, CheckFailure, check, hidden_check
 from course_lib.testing.core import run_exercise
 
@@ -125,10 +127,10 @@ def test_gradient_penalty_of_a_linear_critic_and_bad_input():
 
 
 def test_ring_and_mode_coverage():
-    c = gan.ring_centers(8, 2.0)
+    c = data.ring_centers(8, 2.0)
     np.testing.assert_allclose(np.linalg.norm(c, axis=1), 2.0)
     np.testing.assert_allclose(c[2], [0.0, 2.0], atol=1e-12)
-    x = gan.sample_ring(4000, std=0.05, rng=1)
+    x = data.sample_ring(4000, std=0.05, rng=1)
     assert x.dtype == np.float32 and x.shape == (4000, 2)
     counts, modes, quality = gan.mode_coverage(x, c, 0.05)
     assert modes == 8 and counts.sum() == round(quality * 4000)
@@ -142,7 +144,7 @@ def test_ring_and_mode_coverage():
     with pytest.raises(ValueError, match="std"):
         gan.mode_coverage(x, c, 0.0)
     with pytest.raises(ValueError, match="k must be"):
-        gan.ring_centers(0)
+        data.ring_centers(0)
 
 
 # --------------------------------------------------------------------------- the check specs
@@ -189,7 +191,7 @@ def test_mode_coverage_mistakes_are_explained():
         return radius_not_3sigma(samples, centers, std, min_count)
 
     # the reference module is switched off: the student's function cannot lean on it
-    with pytest.raises(CheckFailure, match="course_lib.gan"):
+    with pytest.raises(CheckFailure, match="course_lib.reference.gan"):
         check("mode_coverage", wrong)
     ex = dataclasses.replace(EXERCISES["mode_coverage"], forbid=())
     with pytest.raises(CheckFailure, match=r"counts of mode_coverage.*wrong"):

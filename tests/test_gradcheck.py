@@ -1,11 +1,12 @@
-"""course_lib.gradcheck: numerical gradients, rel_error and gradcheck's failure report."""
+"""course_lib.gradcheck (rel_error, gradcheck's failure report) and the answer numerical_gradient."""
 
 import re
 
 import numpy as np
 import pytest
 
-from course_lib.gradcheck import GradcheckError, gradcheck, numerical_gradient, rel_error
+from course_lib.gradcheck import GradcheckError, gradcheck, rel_error
+from course_lib.reference.mlp import numerical_gradient
 
 
 def test_rel_error_basics():

@@ -89,13 +89,16 @@ def _finder(name: str, how: str) -> str:
     """A ``name`` that calls the reference found at call time (``how``: gc, modules or exec)."""
     if how == "gc":
         find = (f"next(o for o in gc.get_objects() if callable(o) and getattr(o, '__module__', '') == "
-                f"'course_lib.pool' and getattr(o, '__name__', '') == '{name}')")
+                f"'course_lib.reference.pool' and getattr(o, '__name__', '') == '{name}')")
     elif how == "modules":
         find = (f"next(v for m in list(sys.modules.values()) for v in list(vars(m).values()) "
-                f"if getattr(v, '__module__', '') == 'course_lib.pool' and getattr(v, '__name__', '') == '{name}')")
+                f"if getattr(v, '__module__', '') == 'course_lib.reference.pool' "
+                f"and getattr(v, '__name__', '') == '{name}')")
     else:  # exec the reference's source file
-        find = ("(lambda ns: (exec(open(os.path.join(os.path.dirname(course_lib.__file__), 'pool.py')).read(), ns), "
-                f"ns['{name}'])[1])({{'__name__': 'course_lib.pool', '__package__': 'course_lib'}})")
+        find = ("(lambda ns: (exec(open(os.path.join(os.path.dirname(course_lib.__file__), 'reference', "
+                "'pool.py')).read(), ns), "
+                f"ns['{name}'])[1])({{'__name__': 'course_lib.reference.pool', "
+                "'__package__': 'course_lib.reference'})")
     return (f"import gc, os, sys, course_lib, course_lib.viz\n"
             f"def {name}(*args, **kwargs):\n    return {find}(*args, **kwargs)\n")
 
@@ -113,7 +116,7 @@ def _attacks(decoy: Path, planted: Path) -> dict[str, tuple[nbformat.NotebookNod
         # --- 1. calling the answers through anything captured where they are loaded, one way per exercise;
         # torch where it is forbidden; sys.modules.update() in the function
         "answers": (_notebook(CHAPTER, {
-            "max_pool2d": ("from course_lib.pool import max_pool2d as _REF\n"
+            "max_pool2d": ("from course_lib.reference.pool import max_pool2d as _REF\n"
                            "def max_pool2d(x, kernel_size, stride=None, padding=0, _ref=_REF):\n"
                            "    return _ref(x, kernel_size, stride, padding)\n"),
             "avg_pool2d": ("from course_lib.testing import EXERCISES\n"
@@ -126,12 +129,13 @@ def _attacks(decoy: Path, planted: Path) -> dict[str, tuple[nbformat.NotebookNod
             "adaptive_max_pool2d": ("import sys\n_saved = dict(sys.modules)\n"
                                     "def adaptive_max_pool2d(*args, **kwargs):\n"
                                     "    sys.modules.update(_saved)\n"
-                                    "    import course_lib.pool\n"
-                                    "    return course_lib.pool.adaptive_max_pool2d(*args, **kwargs)\n"),
+                                    "    import course_lib.reference.pool\n"
+                                    "    return course_lib.reference.pool.adaptive_max_pool2d(*args, **kwargs)\n"),
             "spatial_pyramid_pool": _finder("spatial_pyramid_pool", "modules"),
         }), everything),
         "answers_2": (_notebook(CHAPTER, {
-            "max_pool2d": "import functools, course_lib.pool as _P\nmax_pool2d = functools.partial(_P.max_pool2d)\n",
+            "max_pool2d": "import functools, course_lib.reference.pool as _P\n"
+                          "max_pool2d = functools.partial(_P.max_pool2d)\n",
             # --- 4. precomputed hidden cases (seed 302 is public in the source)
             "avg_pool2d": _precomputed_table("avg_pool2d", 302),
         }), {"max_pool2d", "avg_pool2d", "spatial_pyramid_pool"}),  # SPP pools with the student's max_pool2d
@@ -226,11 +230,12 @@ def test_hostile_class(tmp_path, build_env, request):
     request.addfinalizer(lambda: shutil.rmtree(other, ignore_errors=True))
     (other / "solutions").mkdir(parents=True)
     decoy = other / "solutions" / "pool_answers.py"
-    decoy.write_text((ROOT / "course_lib" / "pool.py").read_text().replace("from .", "from course_lib."))
+    answers = ROOT / "course_lib" / "reference" / "pool.py"
+    decoy.write_text(answers.read_text().replace("from .", "from course_lib.reference."))
     for path in (other, other / "solutions"):
         path.chmod(0o755)
     decoy.chmod(0o644)
-    watched = [planted, decoy, *sorted((ROOT / "solutions").glob("ch0[23]*.py")), ROOT / "course_lib" / "pool.py"]
+    watched = [planted, decoy, *sorted((ROOT / "solutions").glob("ch0[23]*.py")), answers]
     before = _snapshot(watched)
 
     subs = tmp_path / "subs"

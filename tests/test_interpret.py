@@ -1,4 +1,4 @@
-"""course_lib.interpret against independent computations (loops, finite differences, identities),
+"""course_lib.reference.interpret against independent computations (loops, finite differences, identities),
 its errors, and the Chapter-9 check specs against plausible wrong answers."""
 
 from __future__ import annotations
@@ -9,8 +9,9 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from course_lib import interpret
-from course_lib.gradcheck import numerical_gradient, rel_error
+from course_lib.gradcheck import rel_error
+from course_lib.reference import interpret
+from course_lib.reference.mlp import numerical_gradient
 from course_lib.testing import CheckFailure, check
 from course_lib.testing.interpret import small_cnn
 
@@ -178,5 +179,5 @@ def test_the_reference_is_switched_off_but_torch_is_allowed():
     def uses_reference(model, x, target=None):
         return interpret.saliency_map(model, x, target)
 
-    with pytest.raises(CheckFailure, match="course_lib.interpret"):
+    with pytest.raises(CheckFailure, match="course_lib.reference.interpret"):
         check("saliency_map", uses_reference)

@@ -129,9 +129,10 @@ def test_seeds_are_secret_per_run_and_reproducible():
 
 
 def test_reference_modules_are_absent_except_what_an_exercise_may_use():
-    absent = absent_modules(EXERCISES["max_pool2d"].forbid)
-    assert "course_lib.pool" in absent and "torch" in absent
-    assert "course_lib.conv" not in absent and "course_lib._utils" not in absent  # Chapter 3 may use Chapter 2's
+    absent = absent_modules(EXERCISES["max_pool2d"].forbid, EXERCISES["max_pool2d"].allow)
+    assert "course_lib.reference.pool" in absent and "torch" in absent
+    # Chapter 3 may use Chapter 2's answers, and what they import
+    assert "course_lib.reference.conv" not in absent and "course_lib.reference._utils" not in absent
     view = judge_view(absent)
     hidden = {p.name for p in view.hidden}
     assert {"pool.py", "__pycache__", "torch"} <= hidden and "conv.py" not in hidden
@@ -139,8 +140,17 @@ def test_reference_modules_are_absent_except_what_an_exercise_may_use():
     assert [p for p in view.readable if root in p.parents] == [
         root / ".venv", root / "course_lib", root / "autograder" / "__init__.py", root / "autograder" / "wire.py",
         root / "autograder" / "judge_worker.py"] or not (root / ".venv").exists()
-    assert {m.split(".")[1] for m in REFERENCE_MODULES} - {"_utils", "conv"} <= {
-        m.split(".")[1] for m in absent if m.startswith("course_lib.")}
+    assert set(REFERENCE_MODULES) - {"course_lib.reference._utils", "course_lib.reference.conv"} == {
+        m for m in absent if m.startswith("course_lib.")}
+    assert root / "course_lib" / "reference" / "pool.py" in view.hidden
+    assert root / "course_lib" / "reference" / "__pycache__" in view.hidden
+
+
+def test_an_exercise_that_allows_nothing_back_has_no_answers_at_all():
+    absent = absent_modules(EXERCISES["conv2d"].forbid, EXERCISES["conv2d"].allow)
+    assert "course_lib.reference" in absent and not any(m.startswith("course_lib.reference.") for m in absent)
+    root = COURSE.root.resolve()
+    assert root / "course_lib" / "reference" in judge_view(absent).hidden
 
 
 # --------------------------------------------------------------------------- verdicts
@@ -160,7 +170,7 @@ def test_correct_blank_and_wrong_code():
 
 def test_calling_the_reference_or_torch_earns_nothing_even_unsandboxed():
     seed = secrets.randbits(32)
-    for code in ("from course_lib.pool import max_pool2d\n",
+    for code in ("from course_lib.reference.pool import max_pool2d\n",
                  "import torch.nn.functional as F, torch\n"
                  "def max_pool2d(x, kernel_size, stride=None, padding=0):\n"
                  "    return F.max_pool2d(torch.from_numpy(x), kernel_size, stride, padding).numpy()\n"):
@@ -207,8 +217,10 @@ def test_the_sandboxed_judge_gives_the_same_verdicts():
     seed = secrets.randbits(32)
     snoop = _with({"max_pool2d": "import os, course_lib\n"
                                  "def max_pool2d(*args, **kwargs):\n"
-                                 "    ns = {'__name__': 'course_lib.pool', '__package__': 'course_lib'}\n"
-                                 "    exec(open(os.path.join(os.path.dirname(course_lib.__file__), 'pool.py')).read(),"
+                                 "    ns = {'__name__': 'course_lib.reference.pool',"
+                                 " '__package__': 'course_lib.reference'}\n"
+                                 "    here = os.path.dirname(course_lib.__file__)\n"
+                                 "    exec(open(os.path.join(here, 'reference', 'pool.py')).read(),"
                                  " ns)\n    return ns['max_pool2d'](*args, **kwargs)\n"})
     plain = judge_notebook(SOURCE, SOURCE, run_seed=seed, sandbox=True).verdicts
     assert all(v is None for v in plain.values()), plain
@@ -230,12 +242,12 @@ def test_module_probes_travel_without_the_reference(tmp_path):
         case = ex.visible()[0]
         payload = tmp_path / f"{name}.pkl"
         payload.write_bytes(to_judge((case.args, case.kwargs, ex.reference(*case.args, **case.kwargs))))
-        absent = absent_modules(ex.forbid)
-        assert any(m in absent for m in ("course_lib.architectures", "course_lib.attention", "course_lib.gan"))
+        absent = absent_modules(ex.forbid, ex.allow)
+        assert "course_lib.reference" in absent  # the answers as a whole
         code = ("import pickle, sys\nfrom autograder.judge_worker import _Absent\n"
                 f"sys.meta_path.insert(0, _Absent({absent!r}))\n"
                 f"args, kwargs, probe = pickle.loads(open({str(payload)!r}, 'rb').read())\n"
-                "assert not any(m.startswith(('course_lib.architectures', 'course_lib.attention', 'course_lib.gan'))"
-                " for m in sys.modules), sorted(m for m in sys.modules if m.startswith('course_lib'))\n")
+                "assert not any(m.startswith('course_lib.reference') for m in sys.modules), "
+                "sorted(m for m in sys.modules if m.startswith('course_lib'))\n")
         proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
         assert proc.returncode == 0, (name, proc.stderr[-2000:])

@@ -1,4 +1,4 @@
-"""course_lib.losses against torch.nn.functional (forward and autograd), a transcription of
+"""course_lib.reference.losses against torch.nn.functional (forward and autograd), a transcription of
 torchvision's focal loss, numerical gradients, and the errors' messages."""
 
 import numpy as np
@@ -8,8 +8,8 @@ import torch.nn.functional as F
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from course_lib import losses as L
 from course_lib.gradcheck import gradcheck
+from course_lib.reference import losses as L
 from course_lib.testing import CheckFailure, check
 
 reductions = st.sampled_from(["none", "mean", "sum"])

@@ -1,4 +1,4 @@
-"""course_lib.mlp against torch (forward and autograd), numerical gradients, the perceptron's
+"""course_lib.reference.mlp against torch (forward and autograd), numerical gradients, the perceptron's
 convergence theorem, a digits run, the input errors, and Chapter 1's exercise specs."""
 
 import time
@@ -10,9 +10,10 @@ import torch.nn.functional as F
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from course_lib import mlp
+from course_lib import data
 from course_lib.data import digits_split
 from course_lib.gradcheck import gradcheck
+from course_lib.reference import mlp
 from course_lib.testing import CheckFailure, ForbiddenError, check, hidden_check
 
 seeds = st.integers(0, 2**32 - 1)
@@ -224,7 +225,7 @@ def test_train_mlp_reaches_95_percent_on_digits_quickly():
 @given(n=st.integers(2, 60), margin=st.floats(0.05, 0.6), lr=st.floats(0.01, 3.0), seed=st.integers(0, 10**6),
        shuffle=st.booleans())
 def test_perceptron_converges_on_separable_data_within_novikoffs_bound(n, margin, lr, seed, shuffle):
-    X, y = mlp.make_separable(n, margin=margin, seed=seed)
+    X, y = data.make_separable(n, margin=margin, seed=seed)
     w, b, errors = mlp.perceptron_train(X, y, epochs=1000, lr=lr, seed=seed if shuffle else None)
     assert errors[-1] == 0 and errors.dtype == np.int64
     np.testing.assert_array_equal(mlp.perceptron_predict(X, w, b), y)
@@ -239,11 +240,11 @@ def test_perceptron_converges_on_separable_data_within_novikoffs_bound(n, margin
 
 
 def test_perceptron_never_converges_on_xor():
-    X, y = mlp.make_xor()
+    X, y = data.make_xor()
     for seed in (None, 0, 1):
         _, _, errors = mlp.perceptron_train(X, y, epochs=100, seed=seed)
         assert len(errors) == 100 and errors.min() > 0
-    X, y = mlp.make_xor(200, noise=0.1, seed=0)
+    X, y = data.make_xor(200, noise=0.1, seed=0)
     w, b, errors = mlp.perceptron_train(X, y, epochs=50)
     assert errors.min() > 0 and np.mean(mlp.perceptron_predict(X, w, b) == y) <= 0.75
 
@@ -253,7 +254,7 @@ def test_perceptron_known_run_and_determinism():
     w, b, errors = mlp.perceptron_train(X, np.array([0, 0, 0, 1]), epochs=20)  # AND
     np.testing.assert_array_equal(mlp.perceptron_predict(X, w, b), [0, 0, 0, 1])
     assert isinstance(b, float) and w.dtype == np.float64 and errors[-1] == 0
-    X_sep, y_sep = mlp.make_separable(30, seed=4)
+    X_sep, y_sep = data.make_separable(30, seed=4)
     a, b1, c = mlp.perceptron_train(X_sep, y_sep, seed=3)
     d, b2, e = mlp.perceptron_train(X_sep, y_sep, seed=3)
     np.testing.assert_array_equal(a, d)
@@ -280,14 +281,14 @@ def test_perceptron_errors():
 
 
 def test_toy_data():
-    X, y = mlp.make_xor()
+    X, y = data.make_xor()
     np.testing.assert_array_equal(y, [0, 1, 1, 0])
-    for make in (mlp.make_separable, mlp.make_moons):
+    for make in (data.make_separable, data.make_moons):
         X, y = make(50, seed=3)
         assert X.shape == (50, 2) and X.dtype == np.float64 and y.dtype == np.int64
         assert set(np.unique(y)) == {0, 1}
         np.testing.assert_array_equal(make(50, seed=3)[0], X)
-    X, y = mlp.make_xor(10, noise=0.1, seed=0)
+    X, y = data.make_xor(10, noise=0.1, seed=0)
     assert X.shape == (10, 2) and np.bincount(y).tolist() == [5, 5]
 
 
@@ -295,7 +296,7 @@ def test_toy_data():
 
 
 def test_specs_reject_the_reference_and_torch():
-    with pytest.raises(ForbiddenError, match="course_lib.mlp"):
+    with pytest.raises(ForbiddenError, match="course_lib.reference.mlp"):
         check("affine", mlp.affine)
 
     def via_torch(x, weight, bias=None):
@@ -304,13 +305,20 @@ def test_specs_reject_the_reference_and_torch():
 
     with pytest.raises(ForbiddenError, match="torch"):
         check("affine", via_torch)
-    from course_lib import gradcheck as gc
 
-    def via_course_lib(f, x, dout=None, h=1e-5):
-        return gc.numerical_gradient(f, x, dout, h)
+    def via_the_answer(f, x, dout=None, h=1e-5):
+        return mlp.numerical_gradient(f, x, dout, h)
+
+    with pytest.raises(ForbiddenError, match="course_lib.reference"):
+        check("numerical_gradient", via_the_answer)
+
+    def via_the_checker(f, x, dout=None, h=1e-5):
+        from course_lib import gradcheck
+
+        return gradcheck._central_differences(f, x, 1.0 if dout is None else dout, h)
 
     with pytest.raises(ForbiddenError, match="course_lib.gradcheck"):
-        check("numerical_gradient", via_course_lib)
+        check("numerical_gradient", via_the_checker)
 
 
 def test_transposed_dw_is_explained():

@@ -1,4 +1,4 @@
-"""course_lib.norm against torch.nn.functional, torch autograd and numerical gradients."""
+"""course_lib.reference.norm against torch.nn.functional, torch autograd and numerical gradients."""
 
 import copy
 
@@ -9,8 +9,8 @@ import torch.nn.functional as F
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from course_lib import norm
 from course_lib.gradcheck import gradcheck
+from course_lib.reference import norm
 
 TOL = {"rtol": 1e-7, "atol": 1e-10}
 
@@ -298,7 +298,7 @@ def test_local_response_norm_alexnet_paper_formula():
 
 def test_alexnet_lrn_uses_the_paper_setting():
     """AlexNet(lrn=True) carries the paper's α = 1e-4, i.e. torch's alpha = 5e-4 (divided by size 5)."""
-    from course_lib.architectures import alexnet
+    from course_lib.reference.architectures import alexnet
 
     lrns = [m for m in alexnet(10, lrn=True).features if isinstance(m, torch.nn.LocalResponseNorm)]
     assert len(lrns) == 2

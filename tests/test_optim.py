@@ -1,4 +1,4 @@
-"""course_lib.optim against torch.optim, torch.optim.lr_scheduler and torch.nn.init; and the Chapter 7
+"""course_lib.reference.optim against torch.optim, torch.optim.lr_scheduler and torch.nn.init; and the Chapter 7
 checks against plausible mistakes."""
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ import torch  # noqa: E402
 from hypothesis import given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 
-from course_lib import optim  # noqa: E402
+from course_lib.reference import optim  # noqa: E402
 from course_lib.testing import CheckFailure, check, hidden_check  # noqa: E402
 from course_lib.viz.optim import LANDSCAPES, RULES, OptimizerRace, race  # noqa: E402
 

@@ -1,4 +1,4 @@
-"""course_lib.pool against torch.nn.functional (forward and autograd) and numerical gradients."""
+"""course_lib.reference.pool against torch.nn.functional (forward and autograd) and numerical gradients."""
 
 import math
 
@@ -9,8 +9,8 @@ import torch.nn.functional as F
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from course_lib import pool
 from course_lib.gradcheck import gradcheck
+from course_lib.reference import pool
 
 
 def _pair(v):

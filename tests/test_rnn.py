@@ -1,4 +1,4 @@
-"""course_lib.rnn against torch.nn.RNN, autograd, numerical gradients, and the check specs."""
+"""course_lib.reference.rnn against torch.nn.RNN, autograd, numerical gradients, and the check specs."""
 
 import types
 
@@ -8,8 +8,9 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from course_lib import rnn
 from course_lib.gradcheck import gradcheck
+from course_lib.reference import rnn
+from course_lib.sequences import scaled_orthogonal
 from course_lib.testing import CheckFailure, check, hidden_check
 from tests._copies import reference_copy
 
@@ -127,7 +128,7 @@ def test_sampling_matches_softmax_and_is_reproducible():
 
 def test_jacobian_norms_match_autograd_and_linear_case():
     rng = np.random.default_rng(2)
-    w = rnn.scaled_orthogonal(6, 0.5, rng)
+    w = scaled_orthogonal(6, 0.5, rng)
     np.testing.assert_allclose(np.linalg.svd(w, compute_uv=False), 0.5)
     np.testing.assert_allclose(rnn.rnn_jacobian_norms(np.zeros((5, 6)), w), np.sqrt(6) * 0.5 ** np.arange(4, -1, -1))
     x, w_ih = rng.standard_normal((5, 1, 3)), rng.standard_normal((6, 3))
@@ -143,7 +144,7 @@ def test_jacobian_norms_match_autograd_and_linear_case():
 
 
 def _student(name, mutate=None):
-    """A copy of the reference with ``mutate`` applied to its source (not from course_lib.rnn)."""
+    """A copy of the reference with ``mutate`` applied to its source (not from course_lib.reference.rnn)."""
     helpers = [(rnn, h) for h in ("check_recurrent_weights", "check_state", "rnn_cell_forward", "rnn_forward")]
     return reference_copy(rnn, name, helpers, mutate)
 

@@ -1,4 +1,4 @@
-"""course_lib.rnn_gates against torch.nn.LSTM / GRU, autograd, numerical gradients, and the check specs."""
+"""course_lib.reference.rnn_gates against torch.nn.LSTM / GRU, autograd, numerical gradients, and the check specs."""
 
 
 import numpy as np
@@ -7,8 +7,8 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from course_lib import rnn, rnn_gates
 from course_lib.gradcheck import gradcheck
+from course_lib.reference import rnn, rnn_gates
 from course_lib.testing import CheckFailure, check, hidden_check
 from tests._copies import reference_copy
 

@@ -193,8 +193,8 @@ def _hostile_submissions(chapter: str, folder: Path) -> None:
         # a wrong max_pool2d whose cell also tampers with the checks in the kernel: all earn nothing for it
         "silencer": _submission(chapter, dict(wrong, **{gid: wrong[gid] + _SILENCE})),
         "comparer": _submission(chapter, dict(wrong, **{gid: wrong[gid] + _ALWAYS_EQUAL})),
-        "forger": _submission(chapter, dict(wrong, **{gid: wrong[gid] + f"\nimport course_lib.pool\n"
-                                                                          f"course_lib.pool.{gid} = {gid}\n"})),
+        "forger": _submission(chapter, dict(wrong, **{
+            gid: wrong[gid] + f"\nimport course_lib.reference.pool\ncourse_lib.reference.pool.{gid} = {gid}\n"})),
     }
     notebooks["deleter"].cells = [c for c in notebooks["deleter"].cells
                                   if c.metadata.get("nbgrader", {}).get("grade_id") not in ("setup", f"test_{gid}")]

@@ -1,4 +1,5 @@
-"""course_lib.style: the losses on numpy and torch, their gradients, the extractors, the optimisation, the checks."""
+"""course_lib.reference.style: the losses on numpy and torch, their gradients, the extractors, the optimisation,
+the checks."""
 
 import numpy as np
 import pytest
@@ -6,7 +7,7 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from course_lib import style
+from course_lib.reference import style
 from course_lib.testing import CheckFailure, check, hidden_check
 from tests._copies import reference_copy
 

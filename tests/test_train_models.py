@@ -10,9 +10,9 @@ import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 import torch  # noqa: E402
 
-from course_lib.conv import conv_params  # noqa: E402
 from course_lib.data import digits_split  # noqa: E402
 from course_lib.models import LeNet5, count_params, digits_to_32  # noqa: E402
+from course_lib.reference.conv import conv_params  # noqa: E402
 from course_lib.train import History, evaluate, fit, make_optimizer, plot_histories  # noqa: E402
 
 

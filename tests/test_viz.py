@@ -10,7 +10,8 @@ matplotlib.use("Agg")
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
-from course_lib import conv, data, pool  # noqa: E402
+from course_lib import data
+from course_lib.reference import conv, pool  # noqa: E402
 from course_lib.viz import KernelPlayground, PoolingExplorer, show_images  # noqa: E402
 from course_lib.viz._common import IMAGE_NAMES, demo_image  # noqa: E402
 
@@ -71,9 +72,9 @@ def test_preset_sets_sliders_and_output(playground):
     for name in ("sobel x", "sharpen", "box blur"):  # sharpen has a 5 (outside -4..4): range grows
         kp.preset_dropdown.value = name
         values = np.array([[s.value for s in row] for row in kp.sliders])
-        np.testing.assert_array_equal(values, conv.CLASSIC_KERNELS[name])
-        np.testing.assert_array_equal(kp.kernel, conv.CLASSIC_KERNELS[name])
-        np.testing.assert_allclose(kp.output, _conv_ref(kp.image, conv.CLASSIC_KERNELS[name], 1, 1))
+        np.testing.assert_array_equal(values, data.CLASSIC_KERNELS[name])
+        np.testing.assert_array_equal(kp.kernel, data.CLASSIC_KERNELS[name])
+        np.testing.assert_allclose(kp.output, _conv_ref(kp.image, data.CLASSIC_KERNELS[name], 1, 1))
 
 
 def test_slider_edit_makes_custom_kernel(playground):

@@ -9,7 +9,7 @@ matplotlib.use("Agg")
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
-from course_lib import activations as act  # noqa: E402
+from course_lib.reference import activations as act  # noqa: E402
 from course_lib.viz.activations import ACTIVATIONS, INITS, ActivationExplorer, deep_stack  # noqa: E402
 
 

@@ -8,7 +8,7 @@ import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 import torch  # noqa: E402
 
-from course_lib.attention import VisionTransformer, attention_maps  # noqa: E402
+from course_lib.reference.attention import VisionTransformer, attention_maps  # noqa: E402
 from course_lib.viz.attention import AttentionExplorer  # noqa: E402
 
 

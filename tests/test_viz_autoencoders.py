@@ -8,7 +8,7 @@ import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 import torch  # noqa: E402
 
-from course_lib.autoencoders import ConvVAE  # noqa: E402
+from course_lib.reference.autoencoders import ConvVAE  # noqa: E402
 from course_lib.viz.autoencoders import LatentExplorer, decode_with  # noqa: E402
 
 

@@ -9,7 +9,8 @@ import pytest  # noqa: E402
 import torch  # noqa: E402
 from torch import nn  # noqa: E402
 
-from course_lib import compress, data  # noqa: E402
+from course_lib import data
+from course_lib.reference import compress  # noqa: E402
 from course_lib.viz.compress import QuantizationExplorer  # noqa: E402
 
 

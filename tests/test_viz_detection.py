@@ -7,7 +7,7 @@ matplotlib.use("Agg")
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
-from course_lib import detection  # noqa: E402
+from course_lib.reference import detection  # noqa: E402
 from course_lib.viz.detection import AnchorNMSPlayground  # noqa: E402
 
 

@@ -12,8 +12,8 @@ import pytest  # noqa: E402
 import torch  # noqa: E402
 from torch import nn  # noqa: E402
 
-from course_lib import interpret  # noqa: E402
 from course_lib.models import LeNet5  # noqa: E402
+from course_lib.reference import interpret  # noqa: E402
 from course_lib.viz import FeatureMapExplorer  # noqa: E402
 
 torch.set_num_threads(1)

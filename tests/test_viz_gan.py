@@ -7,7 +7,7 @@ matplotlib.use("Agg")
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
-from course_lib import gan  # noqa: E402
+from course_lib import data  # noqa: E402
 from course_lib.gan_experiments import train_ring_gan  # noqa: E402
 from course_lib.viz.gan import GANMonitor, _mosaic, _smooth  # noqa: E402
 
@@ -15,12 +15,12 @@ from course_lib.viz.gan import GANMonitor, _mosaic, _smooth  # noqa: E402
 def _feed(monitor, n_snapshots=3, kind="points"):
     rng = np.random.default_rng(0)
     hist = {"d_loss": [], "g_loss": [], "d_real": [], "d_fake": []}
-    centers = gan.ring_centers()
+    centers = data.ring_centers()
     for i in range(n_snapshots):
         for key in hist:
             hist[key] += list(rng.random(10))
         if kind == "points":  # first collapsed on one mode, then the whole ring
-            samples = gan.sample_ring(200, rng=i) if i else centers[[0]] + 0.01 * rng.standard_normal((200, 2))
+            samples = data.sample_ring(200, rng=i) if i else centers[[0]] + 0.01 * rng.standard_normal((200, 2))
         else:
             samples = rng.random((40, 1, 8, 8))
         monitor.record(10 * (i + 1), samples, **hist)
@@ -35,7 +35,7 @@ def test_empty_monitor_draws_and_says_so():
 
 
 def test_points_snapshots_and_slider_replay():
-    m = GANMonitor(centers=gan.ring_centers(), std=0.05, min_interval=0.0)
+    m = GANMonitor(centers=data.ring_centers(), std=0.05, min_interval=0.0)
     _feed(m)
     assert len(m.snapshots) == 3 and m.snapshot_slider.max == 2 and m.snapshot_slider.value == 2
     assert [s["upto"] for s in m.snapshots] == [10, 20, 30]
@@ -84,7 +84,7 @@ def test_helpers():
 
 
 def test_a_training_loop_feeds_the_monitor():
-    m = GANMonitor(centers=gan.ring_centers(), std=0.05, min_interval=1e9)
+    m = GANMonitor(centers=data.ring_centers(), std=0.05, min_interval=1e9)
     run = train_ring_gan(steps=30, hidden=16, batch_size=32, monitor=m, every=10, progress=False)
     assert [s["step"] for s in m.snapshots] == [1, 10, 20, 30]
     assert len(m.history["d_loss"]) == len(run.d_loss) == 30

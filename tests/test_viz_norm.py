@@ -7,7 +7,7 @@ matplotlib.use("Agg")
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
-from course_lib import norm  # noqa: E402
+from course_lib.reference import norm  # noqa: E402
 from course_lib.viz.norm import BatchNormExplorer  # noqa: E402
 
 

@@ -6,7 +6,7 @@ matplotlib.use("Agg")
 
 import torch  # noqa: E402
 
-from course_lib import style  # noqa: E402
+from course_lib.reference import style  # noqa: E402
 from course_lib.viz.style import StyleTransferExplorer  # noqa: E402
 
 

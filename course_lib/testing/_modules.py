@@ -316,7 +316,10 @@ class ModuleReference:
     def __init__(self, name, builder, inputs, order_hint="", constants=None):
         self.name, self.builder, self.inputs = name, builder, inputs
         self.order_hint, self.constants = order_hint, constants
-        self.__code__ = builder.__code__
+
+    @property
+    def __code__(self):
+        return self.builder.__code__  # looked up when first needed: the builder is an answer, imported late
 
     def __call__(self, *args, **kwargs):
         names = self.__code__.co_varnames[:self.__code__.co_argcount]

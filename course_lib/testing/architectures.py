@@ -3,15 +3,15 @@ checked layer by layer against the reference by :mod:`course_lib.testing._module
 
 from __future__ import annotations
 
-from course_lib import architectures as arch
-
 from ._modules import ModuleReference as _ModuleReference
-from .core import REFERENCE_MODULES, Case, Exercise
+from .core import REFERENCE_PACKAGE, Case, Exercise, answers
+
+arch = answers("architectures")  # the answers, imported when first used
 
 __all__ = ["EXERCISES"]
 
 #: torch is allowed (this chapter is about torch modules); the course's reference modules are not.
-_FORBID = REFERENCE_MODULES
+_FORBID = (REFERENCE_PACKAGE,)
 
 
 def _nchw(c, h, w=None, n=2):
@@ -32,8 +32,8 @@ def _vgg_stage_hidden(rng):
 
 
 def _vgg_count_visible():
-    return [Case((arch.VGG_STAGES["vgg16"],), note="VGG-16: 138,357,544 (torchvision)"),
-            Case((arch.VGG_STAGES["vgg11"],), note="VGG-11 (configuration A)"),
+    return [Case((arch.VGG_STAGES.resolve()["vgg16"],), note="VGG-16: 138,357,544 (torchvision)"),
+            Case((arch.VGG_STAGES.resolve()["vgg11"],), note="VGG-11 (configuration A)"),
             Case((((64, 2), (128, 2)),), {"num_classes": 10}, note="two stages: the FC input is 128·7·7"),
             Case((((16, 1),),), {"num_classes": 2, "in_channels": 1}, note="one stage, grey images")]
 
@@ -45,7 +45,7 @@ def _vgg_count_hidden(rng):
                        for _ in range(int(rng.integers(1, 6))))
         cases.append(Case((stages,), {"num_classes": int(rng.integers(2, 1001)),
                                       "in_channels": int(rng.integers(1, 4))}))
-    return cases + [Case((arch.VGG_STAGES["vgg19"],))]
+    return cases + [Case((arch.VGG_STAGES.resolve()["vgg19"],))]
 
 
 # --------------------------------------------------------------------------- AlexNet, NiN, Inception

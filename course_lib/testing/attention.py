@@ -1,6 +1,6 @@
 """Exercise specifications for Chapter 16 (attention and Vision Transformers).
 
-The numpy exercises are compared with :mod:`course_lib.attention` value by value. The two torch
+The numpy exercises are compared with :mod:`course_lib.reference.attention` value by value. The two torch
 exercises return modules (:class:`EncoderBlock`, :class:`VisionTransformer`): the reference side
 returns a :class:`ModuleCheck` whose ``==`` copies the same random weights into both modules (by
 the names of their parameters), runs both on the same input and, when the outputs differ, says
@@ -16,15 +16,15 @@ import numpy as np
 import torch
 from torch import nn
 
-from course_lib import attention as att
-
 from ._cases import randn
 from ._modules import probe_threads, same_threads
-from .core import REFERENCE_MODULES, Case, CheckFailure, Exercise, Expectation, forbidden
+from .core import REFERENCE_PACKAGE, Case, CheckFailure, Exercise, Expectation, answers, forbidden
+
+att = answers("attention")  # the answers, imported when first used
 
 __all__ = ["EXERCISES", "ModuleCheck"]
 
-_TORCH_FORBID = REFERENCE_MODULES      # torch is allowed for the modules, the course's references are not
+_TORCH_FORBID = (REFERENCE_PACKAGE,)      # torch is allowed for the modules, the course's references are not
 
 
 # --------------------------------------------------------------------------- masked softmax

@@ -6,10 +6,10 @@ import time
 
 import numpy as np
 
-from course_lib import conv
-
 from ._cases import fitting_size, maybe_pair, randn
-from .core import Case, CheckFailure, Exercise, Extra, forbidden
+from .core import Case, CheckFailure, Exercise, Extra, answers, forbidden
+
+conv = answers("conv")  # the answers, imported when first used
 
 __all__ = ["EXERCISES"]
 
@@ -126,7 +126,7 @@ def _time_conv(ex: Exercise, fn) -> dict:
         return min(times)
 
     t_naive = best_of(conv.conv2d_naive, 2)
-    with forbidden(fn, ex.forbid, ex.name):
+    with forbidden(fn, ex.forbid, ex.name, ex.allow):
         t_student = best_of(fn, 3)
     return {"naive": t_naive, "student": t_student}
 

@@ -5,15 +5,19 @@ student's function on each case and compares it with the reference, and explains
 difference in words a student can act on (shape, dtype, which element, expected vs got).
 
 While the student's function runs, the modules that would give the answer away (``torch``,
-``scipy``, the chapter's own reference module) are switched off: importing or calling them
-raises :class:`ForbiddenError`. So a hidden test earns nothing for a solution that just calls
-the reference.
+``scipy``, the answers in ``course_lib.reference``) are switched off: importing or calling them
+raises :class:`ForbiddenError`, except what the exercise declares it may use (``allow``). So a
+hidden test earns nothing for a solution that just calls the reference.
+
+The references are named, not imported (:func:`answers`): this module and the exercise modules
+import without ``course_lib.reference``, which is loaded only when an expected value is computed.
 """
 
 from __future__ import annotations
 
 import contextlib
 import copy
+import importlib
 import sys
 import time
 import types
@@ -26,6 +30,8 @@ import numpy as np
 __all__ = [
     "DEFAULT_FORBIDDEN",
     "REFERENCE_MODULES",
+    "REFERENCE_PACKAGE",
+    "Answer",
     "Case",
     "CheckFailure",
     "Exercise",
@@ -36,18 +42,80 @@ __all__ = [
     "compare",
     "describe_call",
     "forbidden",
+    "answers",
     "run_exercise",
 ]
 
-#: The course's reference modules (what a chapter asks students to write themselves).
-REFERENCE_MODULES = tuple(f"course_lib.{m}" for m in (
-    "_utils", "conv", "pool", "activations", "norm", "losses", "optim", "models", "detection", "rnn", "gan",
-    "style", "compress", "attention", "autoencoders", "mlp", "architectures", "interpret", "sequences",
-    "detection_metrics", "rnn_gates"))
+#: The package of the answers: every reference implementation, and nothing the notebooks use as a tool.
+REFERENCE_PACKAGE = "course_lib.reference"
 
-#: Modules switched off while a student's from-scratch function runs (a chapter may allow some back,
-#: e.g. Chapter 3 lets students use Chapter 2's ``course_lib.conv``).
-DEFAULT_FORBIDDEN = ("torch", "scipy", "sklearn", "skimage", "cv2", *REFERENCE_MODULES)
+#: Its modules, one per topic (a test checks that this is every module of the package).
+REFERENCE_MODULES = tuple(f"{REFERENCE_PACKAGE}.{m}" for m in (
+    "_utils", "activations", "architectures", "attention", "autoencoders", "compress", "conv", "detection",
+    "detection_metrics", "gan", "interpret", "losses", "mlp", "norm", "optim", "pool", "rnn", "rnn_gates",
+    "style"))
+
+#: Modules switched off while a student's from-scratch function runs: the answers as a whole, and the
+#: libraries that have them. An exercise gives back what it may use in its ``allow`` list (Chapter 3's
+#: pooling may use Chapter 2's ``course_lib.reference.conv``).
+DEFAULT_FORBIDDEN = ("torch", "scipy", "sklearn", "skimage", "cv2", REFERENCE_PACKAGE)
+
+
+class Answer:
+    """A reference named, not imported: ``Answer("conv", "conv2d")`` stands for
+    ``course_lib.reference.conv.conv2d`` and imports it on first use (a call, or an attribute such as
+    ``__code__``). So the check harness imports without the answers, which a judge process lacks.
+
+    Pickled by name only, never with the answer it resolved."""
+
+    def __init__(self, module: str, name: str) -> None:
+        self.__dict__.update(_module=module, _name=name, _target=None)
+
+    def resolve(self) -> Any:
+        target = self.__dict__.get("_target")
+        if target is None:
+            module = importlib.import_module(f"{REFERENCE_PACKAGE}.{self.__dict__['_module']}")
+            target = getattr(module, self.__dict__["_name"])
+            self.__dict__["_target"] = target
+        return target
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        return self.resolve()(*args, **kwargs)
+
+    def __getattr__(self, attr: str) -> Any:
+        if "_module" not in self.__dict__ or attr in ("__getstate__", "__setstate__", "__reduce_ex__"):
+            raise AttributeError(attr)
+        return getattr(self.resolve(), attr)
+
+    def __getstate__(self) -> dict:
+        return {"_module": self.__dict__["_module"], "_name": self.__dict__["_name"], "_target": None}
+
+    def __setstate__(self, state: dict) -> None:
+        self.__dict__.update(state)
+
+    def __repr__(self) -> str:
+        return f"<answer {REFERENCE_PACKAGE}.{self.__dict__['_module']}.{self.__dict__['_name']}>"
+
+
+class _Answers:
+    """``answers("conv").conv2d`` is ``Answer("conv", "conv2d")`` (one per name)."""
+
+    def __init__(self, module: str) -> None:
+        self.__dict__.update(_module=module, _cache={})
+
+    def __getattr__(self, name: str) -> Answer:
+        if name.startswith("__") or "_cache" not in self.__dict__:
+            raise AttributeError(name)
+        cache = self.__dict__["_cache"]
+        if name not in cache:
+            cache[name] = Answer(self.__dict__["_module"], name)
+        return cache[name]
+
+
+def answers(module: str) -> _Answers:
+    """The answers of ``course_lib.reference.<module>`` by name, each imported when first used:
+    ``conv = answers("conv")`` then ``Exercise("conv2d", conv.conv2d, ...)``."""
+    return _Answers(module)
 
 
 class CheckFailure(AssertionError):
@@ -87,7 +155,9 @@ class Exercise:
         rtol, atol: tolerances for floating-point outputs.
         output_names: names of the parts of a tuple output, e.g. ``("dx", "dw", "db")``.
         hint: one line added to shape failures (e.g. the output-size formula).
-        forbid: modules switched off while the student's function runs.
+        forbid: modules switched off while the student's function runs (with their submodules).
+        allow: modules under ``forbid`` the student's function may use all the same (the one declared
+            list of what an exercise may import back, e.g. an earlier chapter's answers).
         extra: optional :class:`Extra` hidden check (e.g. speed against the loops).
     """
 
@@ -100,6 +170,7 @@ class Exercise:
     output_names: Sequence[str] = ()
     hint: str = ""
     forbid: Sequence[str] = DEFAULT_FORBIDDEN
+    allow: Sequence[str] = ()
     extra: Extra | None = None
 
 
@@ -305,8 +376,12 @@ class _Blocked(types.ModuleType):
     __call__ = _refuse
 
 
-def _is_forbidden(value: Any, prefixes: Sequence[str]) -> str | None:
-    """Name of the forbidden module that ``value`` is or comes from, else None."""
+def _under(name: str, prefixes: Sequence[str]) -> bool:
+    return any(name == p or name.startswith(p + ".") for p in prefixes)
+
+
+def _is_forbidden(value: Any, prefixes: Sequence[str], allow: Sequence[str] = ()) -> str | None:
+    """Name of the forbidden module that ``value`` is or comes from (and is not allowed), else None."""
     if isinstance(value, _Blocked):
         return None
     if isinstance(value, types.ModuleType):
@@ -315,6 +390,8 @@ def _is_forbidden(value: Any, prefixes: Sequence[str]) -> str | None:
         mod = getattr(value, "__module__", None)
         if not isinstance(mod, str):
             return None
+    if _under(mod, allow):
+        return None
     for p in prefixes:
         if mod == p or mod.startswith(p + "."):
             return mod if isinstance(value, types.ModuleType) else f"{mod}.{getattr(value, '__name__', '?')}"
@@ -349,13 +426,14 @@ def _closure_cells(fn: Callable) -> list[Any]:
 
 
 @contextlib.contextmanager
-def forbidden(fn: Callable, prefixes: Sequence[str], exercise: str) -> Iterator[None]:
-    """Switch off ``prefixes`` (module names) for the duration of a call of ``fn``.
+def forbidden(fn: Callable, prefixes: Sequence[str], exercise: str, allow: Sequence[str] = ()) -> Iterator[None]:
+    """Switch off ``prefixes`` (module names) but not ``allow`` for the duration of a call of ``fn``.
 
     Replaces, and restores afterwards: the entries of ``sys.modules`` (so ``import torch`` inside
     the function gets a blocker), names in ``fn``'s global namespace, closure and defaults that are
-    or come from those modules (``F = torch.nn.functional``, ``from course_lib.conv import conv2d``),
-    and the attributes that lead to them from their parent packages (``course_lib.conv``).
+    or come from those modules (``F = torch.nn.functional``, ``from course_lib.reference.pool import
+    max_pool2d``), and the attributes that lead to them from their parent packages
+    (``course_lib.reference``, or only ``course_lib.reference.pool`` where a sibling is allowed).
     This stops honest shortcuts, not a determined attacker: grading isolation is the grader's job.
     A function the grader calls in its judge process (``remote_judged``) is left alone: there the
     modules are absent, and the grader's own modules must stay as they are.
@@ -371,24 +449,30 @@ def forbidden(fn: Callable, prefixes: Sequence[str], exercise: str) -> Iterator[
     namespaces = [getattr(fn, "__globals__", None)]
     namespaces = [ns for ns in namespaces if isinstance(ns, dict)]
     try:
-        for name in _loaded_under(tuple(prefixes)):
+        allow = tuple(allow)
+        # an allowed module's parent packages stay: ``import course_lib.reference.conv`` goes through them
+        keep = {a.rsplit(".", i)[0] for a in allow for i in range(1, a.count(".") + 1)}
+        blocked = [n for n in _loaded_under(tuple(prefixes)) if not _under(n, allow) and n not in keep]
+        for name in blocked:
             saved_modules[name] = sys.modules[name]
             sys.modules[name] = _Blocked(name, exercise)
-        for p in prefixes:
+        for p in dict.fromkeys([*prefixes, *blocked]):
             parent_name, _, child = p.rpartition(".")
+            if p in keep or _under(p, allow) or (p not in prefixes and parent_name not in keep):
+                continue  # kept, or hidden already by its blocked parent
             parent = saved_modules.get(parent_name) or sys.modules.get(parent_name)
             if parent_name and parent is not None and hasattr(parent, child):
                 saved_attrs.append((parent, child, getattr(parent, child)))
                 setattr(parent, child, _Blocked(p, exercise))
         for ns in namespaces:
             for key, value in list(ns.items()):
-                label = _is_forbidden(value, prefixes)
+                label = _is_forbidden(value, prefixes, allow)
                 if label:
                     saved_globals[key] = value
                     ns[key] = _Blocked(label, exercise)
         for cell in _closure_cells(fn):
             try:
-                label = _is_forbidden(cell.cell_contents, prefixes)
+                label = _is_forbidden(cell.cell_contents, prefixes, allow)
             except ValueError:  # an empty cell
                 continue
             if label:
@@ -397,12 +481,12 @@ def forbidden(fn: Callable, prefixes: Sequence[str], exercise: str) -> Iterator[
         defaults = getattr(fn, "__defaults__", None)
         if defaults:
             saved_defaults = defaults
-            fn.__defaults__ = tuple(_Blocked(lb, exercise) if (lb := _is_forbidden(d, prefixes)) else d
+            fn.__defaults__ = tuple(_Blocked(lb, exercise) if (lb := _is_forbidden(d, prefixes, allow)) else d
                                     for d in defaults)
         kwdefaults = getattr(fn, "__kwdefaults__", None)
         if kwdefaults:
             saved_kwdefaults = dict(kwdefaults)
-            fn.__kwdefaults__ = {k: _Blocked(lb, exercise) if (lb := _is_forbidden(v, prefixes)) else v
+            fn.__kwdefaults__ = {k: _Blocked(lb, exercise) if (lb := _is_forbidden(v, prefixes, allow)) else v
                                  for k, v in kwdefaults.items()}
         yield
     finally:
@@ -427,13 +511,13 @@ def _copy_args(case: Case) -> tuple[tuple, dict]:
 
 def _call_student(ex: Exercise, fn: Callable, case: Case, call: str) -> Any:
     __tracebackhide__ = True
-    source = _is_forbidden(fn, ex.forbid)
+    source = _is_forbidden(fn, ex.forbid, ex.allow)
     if source:
         raise ForbiddenError(f"{ex.name} is `{source}` itself, which is switched off for this exercise: "
                              "write your own function.")
     args, kwargs = _copy_args(case)
     try:
-        with forbidden(fn, ex.forbid, ex.name):
+        with forbidden(fn, ex.forbid, ex.name, ex.allow):
             return fn(*args, **kwargs)
     except NotImplementedError:
         raise CheckFailure(f"{ex.name} is not implemented yet: replace `raise NotImplementedError()` "

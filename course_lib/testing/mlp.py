@@ -4,16 +4,18 @@ from __future__ import annotations
 
 import numpy as np
 
-from course_lib import gradcheck, mlp
+from course_lib.data import make_separable, make_xor
 
 from ._cases import randn
-from .core import DEFAULT_FORBIDDEN, Case, Exercise
+from .core import DEFAULT_FORBIDDEN, Case, Exercise, answers
+
+mlp = answers("mlp")  # the answers, imported when first used
 
 __all__ = ["EXERCISES"]
 
-#: The chapter's own reference module is off (it is in DEFAULT_FORBIDDEN); where the student writes
-#: the gradient check itself, the course's gradient checker is off too.
-_FORBID = (*DEFAULT_FORBIDDEN, "course_lib.mlp")
+#: The answers are off (DEFAULT_FORBIDDEN); where the student writes the gradient check itself, the
+#: course's gradient checker (a tool with a central difference of its own) is off too.
+_FORBID = DEFAULT_FORBIDDEN
 _FORBID_GRADCHECK = (*_FORBID, "course_lib.gradcheck")
 
 
@@ -42,8 +44,8 @@ def _predict_hidden(rng):
 
 
 def _train_visible():
-    X_sep, y_sep = mlp.make_separable(20, seed=3)
-    X_xor, y_xor = mlp.make_xor()
+    X_sep, y_sep = make_separable(20, seed=3)
+    X_xor, y_xor = make_xor()
     return [
         Case((_TRUTH, np.array([0, 0, 0, 1])), {"epochs": 10}, note="AND is linearly separable: converges"),
         Case((X_sep, y_sep), {"epochs": 20, "lr": 0.5}, note="a separable toy set, lr 0.5"),
@@ -57,12 +59,12 @@ def _train_visible():
 def _train_hidden(rng):
     cases = []
     for _ in range(10):
-        X, y = mlp.make_separable(int(rng.integers(5, 40)), margin=float(rng.uniform(0.1, 0.5)),
+        X, y = make_separable(int(rng.integers(5, 40)), margin=float(rng.uniform(0.1, 0.5)),
                                   seed=int(rng.integers(1 << 30)))
         seed = None if rng.random() < 0.5 else int(rng.integers(1000))
         cases.append(Case((X, y), {"epochs": int(rng.integers(1, 30)), "lr": float(rng.uniform(0.1, 2.0)),
                                    "seed": seed}))
-    X, y = mlp.make_xor(int(rng.integers(4, 30)), noise=0.1, seed=int(rng.integers(1000)))
+    X, y = make_xor(int(rng.integers(4, 30)), noise=0.1, seed=int(rng.integers(1000)))
     cases.append(Case((X, y), {"epochs": 15, "seed": int(rng.integers(1000))}))
     cases.append(Case((randn(rng, 5, 2), np.array([0, 1, 2, 1, 0])), raises=ValueError))
     return cases
@@ -228,7 +230,7 @@ EXERCISES = {ex.name: ex for ex in [
     Exercise("affine_backward", mlp.affine_backward, _affine_backward_visible, _affine_backward_hidden,
              forbid=_FORBID, output_names=("dx", "dw", "db"),
              hint="Each gradient has the shape of the array it belongs to: dw is (D_out, D_in) like weight."),
-    Exercise("numerical_gradient", gradcheck.numerical_gradient, _numgrad_visible, _numgrad_hidden,
+    Exercise("numerical_gradient", mlp.numerical_gradient, _numgrad_visible, _numgrad_hidden,
              forbid=_FORBID_GRADCHECK, rtol=1e-5, atol=1e-7,
              hint="The gradient has the shape of x."),
     Exercise("softmax_cross_entropy", mlp.softmax_cross_entropy, _ce_visible, _ce_hidden, forbid=_FORBID,

@@ -6,15 +6,15 @@ from functools import partial
 
 import numpy as np
 
-from course_lib import pool
-
 from ._cases import fitting_size, maybe_pair, randn
-from .core import DEFAULT_FORBIDDEN, Case, Exercise
+from .core import DEFAULT_FORBIDDEN, Case, Exercise, answers
+
+pool = answers("pool")  # the answers, imported when first used
 
 __all__ = ["EXERCISES"]
 
-#: Chapter 2's functions (e.g. conv_output_size) are fair game in Chapter 3; pooling references are not.
-_FORBID = tuple(m for m in DEFAULT_FORBIDDEN if m != "course_lib.conv")
+#: Chapter 2's answers (e.g. conv_output_size) are fair game in Chapter 3; the pooling answers are not.
+_ALLOW = ("course_lib.reference.conv",)
 
 _SIZE_HINT = "Output size per axis: H_out = (H + 2·P − K) // S + 1, with S = K when stride is None."
 
@@ -128,7 +128,7 @@ def _spp_hidden(rng):
     return cases
 
 
-_exercise = partial(Exercise, forbid=_FORBID)
+_exercise = partial(Exercise, forbid=DEFAULT_FORBIDDEN, allow=_ALLOW)
 
 EXERCISES = {ex.name: ex for ex in [
     _exercise("max_pool2d", pool.max_pool2d, _pool_visible, _pool_hidden, hint=_SIZE_HINT),

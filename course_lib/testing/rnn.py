@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import numpy as np
 
-from course_lib import rnn
+from course_lib.sequences import scaled_orthogonal
 
 from ._cases import randn
-from .core import Case, Exercise
+from .core import Case, Exercise, answers
+
+rnn = answers("rnn")  # the answers, imported when first used
 
 __all__ = ["EXERCISES"]
 
@@ -143,7 +145,7 @@ def _clip_hidden(rng):
 
 def _jac_visible():
     rng = np.random.default_rng(1106)
-    w = rnn.scaled_orthogonal(4, 1.0, rng)
+    w = scaled_orthogonal(4, 1.0, rng)
     return [
         Case((np.zeros((3, 4)), w), note="h = 0 everywhere: tanh' = 1, norms are ‖W^k‖ = √H for orthogonal W"),
         Case((np.tanh(randn(rng, 6, 4)), w), note="T = 6, H = 4"),

@@ -16,7 +16,7 @@ import traceback
 
 import numpy as np
 
-from course_lib import conv, data
+from course_lib import data
 
 __all__ = [
     "IMAGE_NAMES",
@@ -82,8 +82,11 @@ def as_gray_image(image):
 
 def _size_formula(axis, n, k, s, p):
     """``H_out = ⌊(128 − 3 + 2·1) / 2⌋ + 1 = 64`` (or the ValueError text if the kernel does not fit)."""
+    # Imported here: widgets import without the answers (the grader's judge process has none).
+    from course_lib.reference.conv import conv_output_size
+
     try:
-        out = conv.conv_output_size(n, k, s, p)
+        out = conv_output_size(n, k, s, p)
     except ValueError as exc:
         return None, f"{axis}_out: {html.escape(str(exc))}"
     frac = f"⌊({n} − {k} + 2·{p}) / {s}⌋" if s > 1 else f"({n} − {k} + 2·{p})"

@@ -13,20 +13,22 @@ import math
 
 import numpy as np
 
-from course_lib import activations as act
 from course_lib.viz._common import ControlPanel, FigureView, dropdown, format_error, int_slider
 
 __all__ = ["ACTIVATIONS", "INITS", "ActivationExplorer", "deep_stack"]
 
-#: The activations offered by the dropdown: name -> (forward, backward) references.
-ACTIVATIONS = {
-    "sigmoid": (act.sigmoid, act.sigmoid_backward),
-    "tanh": (act.tanh, act.tanh_backward),
-    "relu": (act.relu, act.relu_backward),
-    "leaky_relu": (act.leaky_relu, act.leaky_relu_backward),
-    "elu": (act.elu, act.elu_backward),
-    "gelu": (act.gelu, act.gelu_backward),
-}
+#: The activations offered by the dropdown (a notebook passes its own through ``fns``).
+ACTIVATIONS = ("sigmoid", "tanh", "relu", "leaky_relu", "elu", "gelu")
+
+
+def _references() -> dict:
+    """name -> (forward, backward) of the course's answers, for the activations a notebook did not pass.
+
+    Imported here, not at module level: widgets are tools and never need the answers to import
+    (the grader's judge process has none); only an explorer shown without ``fns`` uses them."""
+    from course_lib.reference import activations as act
+
+    return {name: (getattr(act, name), getattr(act, f"{name}_backward")) for name in ACTIVATIONS}
 
 #: Weight initialisations: name -> (label, std as a function of the width D; the layers are D × D, so
 #: fan_in = fan_out = D and Glorot's 2/(fan_in + fan_out) is 1/D).
@@ -74,12 +76,12 @@ def deep_stack(forward, backward, x, weights, dout):
 
 def _resolve_fns(fns):
     """name -> (forward, backward); a user's callable replaces the forward, a pair both."""
-    out = dict(ACTIVATIONS)
+    out = _references()
     for name, value in (fns or {}).items():
         if name not in ACTIVATIONS:
             raise ValueError(f"unknown activation {name!r} in fns; valid names are: {', '.join(ACTIVATIONS)}")
         if callable(value):
-            out[name] = (value, ACTIVATIONS[name][1])
+            out[name] = (value, out[name][1])
         elif isinstance(value, (tuple, list)) and len(value) == 2 and all(callable(v) for v in value):
             out[name] = tuple(value)
         else:

@@ -10,10 +10,19 @@ from __future__ import annotations
 
 import numpy as np
 
-from course_lib import data, detection
+from course_lib import data
 from course_lib.viz._common import ControlPanel, FigureView, format_error, int_slider
 
 __all__ = ["AnchorNMSPlayground", "jittered_candidates"]
+
+
+def _reference():
+    """``course_lib.reference.detection``, imported when a widget first draws, not with this module: widgets
+    are tools and import without the answers (the grader's judge process has none)."""
+    from course_lib.reference import detection
+
+    return detection
+
 
 _CLASS_COLOURS = ("tab:red", "tab:blue", "tab:green", "tab:orange", "tab:purple")
 
@@ -57,8 +66,8 @@ class AnchorNMSPlayground(ControlPanel):
         images, coco: data as returned by :func:`course_lib.data.shapes_detection` (default: 8 images).
         candidates: optional ``candidates(index) -> (boxes, scores, labels)`` giving raw detections for
             image ``index`` (e.g. a trained detector before NMS); default :func:`jittered_candidates`.
-        stride, sizes, ratios: the anchors (see :func:`course_lib.detection.rpn_anchors`).
-        pos_threshold, neg_threshold: IoU thresholds of :func:`course_lib.detection.match_anchors`.
+        stride, sizes, ratios: the anchors (see :func:`course_lib.reference.detection.rpn_anchors`).
+        pos_threshold, neg_threshold: IoU thresholds of :func:`course_lib.reference.detection.match_anchors`.
         nms_fn: the NMS used, ``nms_fn(boxes, scores, labels, iou_threshold)`` (yours, e.g. batched_nms).
     """
 
@@ -72,11 +81,11 @@ class AnchorNMSPlayground(ControlPanel):
         self.images, self.coco = images, coco
         self.size = images.shape[-1]
         self.stride, self.grid = stride, self.size // stride
-        self.anchors = detection.rpn_anchors((self.grid, self.grid), stride, sizes, ratios)  # (G·G·K, 4)
+        self.anchors = _reference().rpn_anchors((self.grid, self.grid), stride, sizes, ratios)  # (G·G·K, 4)
         self.k = len(sizes) * len(ratios)
         self.thresholds = (pos_threshold, neg_threshold)
         self._candidates = candidates
-        self.nms_fn = nms_fn or detection.batched_nms
+        self.nms_fn = nms_fn or _reference().batched_nms
         n = len(images)
         self.image_slider = int_slider("image", 0, n - 1, 0)
         self.row_slider = int_slider("anchor row", 0, self.grid - 1, self.grid // 2)
@@ -95,7 +104,8 @@ class AnchorNMSPlayground(ControlPanel):
     def ground_truth(self, index):
         """(boxes (G, 4) xyxy, labels (G,) 0-based) of image ``index``."""
         anns = [a for a in self.coco["annotations"] if a["image_id"] == self.coco["images"][index]["id"]]
-        boxes = detection.box_convert(np.array([a["bbox"] for a in anns], dtype=float).reshape(-1, 4), "xywh", "xyxy")
+        xywh = np.array([a["bbox"] for a in anns], dtype=float).reshape(-1, 4)
+        boxes = _reference().box_convert(xywh, "xywh", "xyxy")
         return boxes, np.array([a["category_id"] - 1 for a in anns], dtype=np.int64)
 
     def candidates(self, index):
@@ -109,8 +119,8 @@ class AnchorNMSPlayground(ControlPanel):
         i = self.image_slider.value
         img = np.clip(self.images[i].transpose(1, 2, 0), 0, 1)
         gt, gt_labels = self.ground_truth(i)
-        self.labels, self.matched = detection.match_anchors(self.anchors, gt, *self.thresholds)
-        iou = detection.box_iou(self.anchors, gt).max(axis=1) if len(gt) else np.zeros(len(self.anchors))
+        self.labels, self.matched = _reference().match_anchors(self.anchors, gt, *self.thresholds)
+        iou = _reference().box_iou(self.anchors, gt).max(axis=1) if len(gt) else np.zeros(len(self.anchors))
         cell = (self.row_slider.value * self.grid + self.col_slider.value) * self.k
         self.cell_anchors = self.anchors[cell:cell + self.k]
         boxes, scores, labels = self.candidates(i)

@@ -6,7 +6,7 @@ import math
 
 import numpy as np
 
-from course_lib import conv
+from course_lib.data import CLASSIC_KERNELS
 from course_lib.viz._common import (
     Explorer,
     FigureView,
@@ -28,7 +28,7 @@ class KernelPlayground(Explorer):
     Args:
         image: ``None``, a demo image name (see ``course_lib.viz._common.IMAGE_NAMES``) or an array
             (H, W) / (C, H, W) (averaged to gray).
-        conv_fn: a function with the signature of :func:`course_lib.conv.conv2d`,
+        conv_fn: a function with the signature of :func:`course_lib.reference.conv.conv2d`,
             ``conv_fn(x, weight, bias, stride, padding)`` with x (1, 1, H, W) and weight (1, 1, 3, 3);
             defaults to the reference. Errors it raises are shown in the widget.
         size: side in pixels of the demo images.
@@ -46,9 +46,13 @@ class KernelPlayground(Explorer):
         import ipywidgets as widgets
 
         super().__init__(image=image, size=size)
-        self.conv_fn = conv.conv2d if conv_fn is None else conv_fn
-        self._kernel = np.array(conv.CLASSIC_KERNELS["sobel x"], dtype=np.float64)
-        names = [*conv.CLASSIC_KERNELS, _CUSTOM]
+        if conv_fn is None:
+            # The notebook passes the student's conv2d; without one the answer is the default. Imported
+            # here so that widgets import without the answers (the grader's judge has none).
+            from course_lib.reference.conv import conv2d as conv_fn
+        self.conv_fn = conv_fn
+        self._kernel = np.array(CLASSIC_KERNELS["sobel x"], dtype=np.float64)
+        names = [*CLASSIC_KERNELS, _CUSTOM]
         self.preset_dropdown = dropdown("kernel", names, "sobel x")
         self.sliders = [
             [
@@ -95,11 +99,11 @@ class KernelPlayground(Explorer):
         """
         if isinstance(name_or_array, str):
             key = name_or_array.lower()
-            if key not in conv.CLASSIC_KERNELS:
+            if key not in CLASSIC_KERNELS:
                 raise ValueError(
-                    f"unknown kernel {name_or_array!r}; valid names are: {', '.join(conv.CLASSIC_KERNELS)}"
+                    f"unknown kernel {name_or_array!r}; valid names are: {', '.join(CLASSIC_KERNELS)}"
                 )
-            kernel = conv.CLASSIC_KERNELS[key]
+            kernel = CLASSIC_KERNELS[key]
         else:
             kernel = np.asarray(name_or_array, dtype=np.float64)
             if kernel.shape != (3, 3):
@@ -116,7 +120,7 @@ class KernelPlayground(Explorer):
             self._sync_preset()
 
     def _preset_name(self):
-        for name, k in conv.CLASSIC_KERNELS.items():
+        for name, k in CLASSIC_KERNELS.items():
             if np.allclose(k, self._kernel, rtol=0, atol=1e-12):
                 return name
         return _CUSTOM

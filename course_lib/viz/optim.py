@@ -1,6 +1,6 @@
 """Optimizer race (Chapter 7): SGD, momentum, Nesterov, RMSProp and Adam on 2-D loss surfaces.
 
-The update rules are the functional steps of :mod:`course_lib.optim` (or the student's own, with the
+The update rules are the functional steps of :mod:`course_lib.reference.optim` (or the student's own, with the
 same signatures): ``sgd_step(w, dw, buf, lr, momentum, nesterov=...) -> (w, buf)``,
 ``rmsprop_step(w, dw, square_avg, lr, ...) -> (w, square_avg)`` and
 ``adam_step(w, dw, m, v, t, lr, betas) -> (w, m, v)``.
@@ -78,7 +78,7 @@ LANDSCAPES = {
 
 
 def _default_steps():
-    from course_lib import optim
+    from course_lib.reference import optim
 
     return {"sgd": optim.sgd_step, "rmsprop": optim.rmsprop_step, "adam": optim.adam_step}
 
@@ -91,7 +91,7 @@ def race(rule, landscape, steps, lr, momentum=0.9, betas=(0.9, 0.999), step_fns=
         landscape: a :class:`Landscape` or a key of :data:`LANDSCAPES`.
         steps: number of updates.
         lr: learning rate; ``momentum`` is used by "momentum" and "nesterov", ``betas`` by "adam".
-        step_fns: ``{"sgd": fn, "rmsprop": fn, "adam": fn}``; missing entries use course_lib.optim.
+        step_fns: ``{"sgd": fn, "rmsprop": fn, "adam": fn}``; missing entries use course_lib.reference.optim.
 
     Returns:
         ``(path, losses)``: arrays of shape (T + 1, 2) and (T + 1,), T ≤ steps (a run that blows up
@@ -136,7 +136,7 @@ class OptimizerRace:
 
     Args:
         step_fns: ``{"sgd": sgd_step, "rmsprop": rmsprop_step, "adam": adam_step}`` (yours); missing
-            entries use ``course_lib.optim``. Errors they raise are shown under the plot.
+            entries use ``course_lib.reference.optim``. Errors they raise are shown under the plot.
         landscape: initial key of :data:`LANDSCAPES`.
         steps: initial number of updates.
 

@@ -22,7 +22,7 @@ _HIGHLIGHT = ("#e6550d", "#31a354", "#3182bd", "#f2c80f", "#d62ad6", "#17becf", 
 
 def _resolve_pool_fns(pool_fn, mode):
     """{"max": fn, "avg": fn} from None, a dict (missing modes use the reference) or one callable."""
-    from course_lib import pool  # imported here so that the kernel playground works on its own
+    from course_lib.reference import pool  # imported here so that the kernel playground works on its own
 
     fns = {"max": pool.max_pool2d, "avg": pool.avg_pool2d}
     if pool_fn is None:
@@ -53,7 +53,7 @@ class PoolingExplorer(Explorer):
     Args:
         image: ``None``, a demo image name (see ``course_lib.viz._common.IMAGE_NAMES``) or an array
             (H, W) / (C, H, W) (averaged to gray).
-        pool_fn: ``None`` (the references ``course_lib.pool.max_pool2d`` / ``avg_pool2d``), a dict
+        pool_fn: ``None`` (the references ``course_lib.reference.pool.max_pool2d`` / ``avg_pool2d``), a dict
             ``{"max": my_max_pool, "avg": my_avg_pool}`` (missing modes use the reference), or one
             callable used for ``mode``. Called as ``fn(x, kernel_size, stride, padding)`` with
             x (1, 1, H, W); errors it raises are shown in the widget.

@@ -33,7 +33,7 @@ class TemperatureSampler(ControlPanel):
 
         super().__init__()
         if sampler is None:
-            from course_lib.rnn import sample_with_temperature as sampler
+            from course_lib.reference.rnn import sample_with_temperature as sampler
         self.model, self.vocab, self.sampler = model, vocab, sampler
         self.n_chars, self.top = int(n_chars), int(top)
         self.temperature_slider = widgets.FloatSlider(

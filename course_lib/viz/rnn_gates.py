@@ -41,7 +41,7 @@ class LSTMGateExplorer(ControlPanel):
 
         super().__init__()
         if gate_trace is None:
-            from course_lib.rnn_gates import lstm_gate_trace as gate_trace
+            from course_lib.reference.rnn_gates import lstm_gate_trace as gate_trace
         self.weights, self.head, self.gate_trace = _weights(lstm), head, gate_trace
         if self.weights[0].shape[1] != 2:
             raise ValueError(f"the LSTM should read 2 features (value, marker), not {self.weights[0].shape[1]}")

@@ -15,17 +15,17 @@ class StyleTransferExplorer(ControlPanel):
     """Re-run a short style transfer (``steps`` Adam steps at ``size`` pixels) whenever a control moves.
 
     Args:
-        extractor: a feature extractor from :mod:`course_lib.style` (random filters or VGG-19).
+        extractor: a feature extractor from :mod:`course_lib.reference.style` (random filters or VGG-19).
         objective: your ``transfer_objective`` (None: the course's reference).
         content, styles: the content image name and the style image names offered
-            (``course_lib.style.style_image``).
+            (``course_lib.reference.style.style_image``).
     """
 
     def __init__(self, extractor, objective=None, content="china", styles=("swirls", "flower", "grace_hopper"),
                  size=64, steps=40):
         import ipywidgets as widgets
 
-        from course_lib import style
+        from course_lib.reference import style
 
         super().__init__()
         self.extractor, self.objective, self.size, self.steps = extractor, objective, int(size), int(steps)
@@ -56,7 +56,7 @@ class StyleTransferExplorer(ControlPanel):
     def update(self):
         import time
 
-        from course_lib import style
+        from course_lib.reference import style
 
         chosen = list(self.layers_select.value)
         if not chosen:

@@ -12,7 +12,7 @@ Shape glossary: N batch, K classes; ``...`` any shape (element-wise losses).
 
 import numpy as np
 
-from course_lib._utils import as_float
+from course_lib.reference._utils import as_float
 
 __all__ = [
     "binary_cross_entropy_with_logits",

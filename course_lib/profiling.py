@@ -10,8 +10,6 @@ from dataclasses import dataclass, field
 import torch
 from torch import nn
 
-from course_lib.conv import conv_flops
-
 __all__ = ["LayerCost", "Profile", "profile", "stage_shapes"]
 
 
@@ -50,8 +48,10 @@ def _layer_macs(module: nn.Module, inp: torch.Tensor, out: torch.Tensor) -> int:
     if isinstance(module, nn.Conv2d):
         if module.dilation != (1, 1) or isinstance(module.padding, str):
             raise ValueError(f"{module}: dilation and string padding are not supported by the counter")
-        return conv_flops(module.in_channels // module.groups, module.out_channels, module.kernel_size,
-                          tuple(inp.shape[-2:]), module.stride, module.padding, module.bias is not None)
+        # one dot product of length KH·KW·C_in/groups (+ 1 for the bias) per output value: the count of
+        # conv_flops (Chapter 2), read off the output this layer produced
+        kh, kw = module.kernel_size
+        return out[0].numel() * (kh * kw * module.in_channels // module.groups + (module.bias is not None))
     # nn.Linear: one dot product of length in_features (+ 1 for the bias) per output value
     return out[0].numel() * (module.in_features + (module.bias is not None))
 
@@ -59,7 +59,7 @@ def _layer_macs(module: nn.Module, inp: torch.Tensor, out: torch.Tensor) -> int:
 def profile(model: nn.Module, input_size=(3, 224, 224)) -> Profile:
     """Parameters and multiply-accumulates (MACs) of ``model`` on one (C, H, W) image.
 
-    Counts Conv2d layers with :func:`course_lib.conv.conv_flops` (H_out·W_out·C_out·(KH·KW·C_in/groups + 1),
+    Counts Conv2d layers as ``conv_flops`` of Chapter 2 does (H_out·W_out·C_out·(KH·KW·C_in/groups + 1),
     the +1 only with a bias) and Linear layers (D_out·(D_in + 1)); pooling, activations and
     normalisation are not counted (they cost < 1 % in these networks). Runs on the model's device: on
     ``meta`` nothing is computed or allocated.

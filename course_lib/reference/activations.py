@@ -15,7 +15,7 @@ from numbers import Real
 
 import numpy as np
 
-from course_lib._utils import as_float
+from course_lib.reference._utils import as_float
 
 __all__ = [
     "elu",

@@ -16,7 +16,7 @@ import io
 
 import numpy as np
 
-from course_lib.detection import box_convert, box_iou
+from course_lib.reference.detection import box_convert, box_iou
 
 __all__ = [
     "COCO_IOU_THRESHOLDS",

@@ -2,7 +2,7 @@
 
 Follows ``torchvision.ops`` where it has the function (``box_iou``, ``box_convert``, ``nms``,
 ``batched_nms``, ``roi_pool``). Metrics (precision/recall, AP, COCO mAP) are in
-:mod:`course_lib.detection_metrics`.
+:mod:`course_lib.reference.detection_metrics`.
 
 Shape glossary: N, M boxes; A anchors; K anchors per location or RoIs; H/W feature map;
 S YOLO grid; B boxes per cell; C classes. Boxes are ``(x1, y1, x2, y2)`` in pixels unless
@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from course_lib._utils import as_float, check_nchw
+from course_lib.reference._utils import as_float, check_nchw
 
 __all__ = [
     "batched_nms",

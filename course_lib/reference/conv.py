@@ -9,10 +9,9 @@ from numbers import Integral
 
 import numpy as np
 
-from course_lib._utils import check_int, check_nchw, fold, pad_hw, pair, windows
+from course_lib.reference._utils import check_int, check_nchw, fold, pad_hw, pair, windows
 
 __all__ = [
-    "CLASSIC_KERNELS",
     "conv2d",
     "conv2d_backward",
     "conv2d_naive",
@@ -268,22 +267,3 @@ def receptive_field(layers):
         r += (k - 1) * jump
         jump *= s
     return r
-
-
-def _kernel(rows, scale=1.0):
-    k = np.array(rows, dtype=np.float64) * scale
-    k.setflags(write=False)  # shared constants: copy before editing
-    return k
-
-
-CLASSIC_KERNELS = {
-    "identity": _kernel([[0, 0, 0], [0, 1, 0], [0, 0, 0]]),
-    "box blur": _kernel(np.ones((3, 3)), 1 / 9),
-    "gaussian blur": _kernel(np.outer([1, 2, 1], [1, 2, 1]), 1 / 16),
-    "sharpen": _kernel([[0, -1, 0], [-1, 5, -1], [0, -1, 0]]),
-    "sobel x": _kernel([[-1, 0, 1], [-2, 0, 2], [-1, 0, 1]]),
-    "sobel y": _kernel([[-1, -2, -1], [0, 0, 0], [1, 2, 1]]),
-    "laplacian": _kernel([[0, 1, 0], [1, -4, 1], [0, 1, 0]]),
-    "emboss": _kernel([[-2, -1, 0], [-1, 1, 1], [0, 1, 2]]),
-}
-"""Classic 3x3 image kernels (float64, read-only), applied as cross-correlation."""

@@ -17,12 +17,10 @@ __all__ = [
     "affine",
     "affine_backward",
     "init_mlp",
-    "make_moons",
-    "make_separable",
-    "make_xor",
     "mlp_forward",
     "mlp_loss_and_grads",
     "mlp_predict",
+    "numerical_gradient",
     "perceptron_predict",
     "perceptron_train",
     "relu",
@@ -342,53 +340,42 @@ def train_mlp(X, y, params, epochs=20, batch_size=64, lr=0.1, reg=0.0, seed=0, X
     return params, history
 
 
-# --------------------------------------------------------------------------- toy data (seeded, offline)
+def numerical_gradient(f, x, dout=None, h=1e-5):
+    """Central-difference gradient of ``sum(f(x) * dout)`` with respect to the array ``x``.
 
-def make_separable(n=40, margin=0.3, seed=0):
-    """Two linearly separable clouds in 2-D: points of N(0, 1.5²) labelled by the side of a random
-    line, with those closer than ``margin`` to the line removed (so a perceptron must converge).
+    ``x`` is perturbed in place, one element at a time, and every element is restored exactly.
 
-    Returns:
-        ``(X, y)``: X float64 (n, 2), y int64 (n,) in {0, 1}.
-    """
-    rng = np.random.default_rng(seed)
-    angle = rng.uniform(0, 2 * np.pi)
-    normal, offset = np.array([np.cos(angle), np.sin(angle)]), rng.uniform(-0.5, 0.5)
-    points = []
-    while len(points) < n:
-        p = rng.normal(0, 1.5, size=2)
-        if abs(p @ normal + offset) >= margin:
-            points.append(p)
-    X = np.array(points)
-    return X, (X @ normal + offset > 0).astype(np.int64)
-
-
-def make_xor(n=4, noise=0.0, seed=0):
-    """XOR: the corners (0, 0), (0, 1), (1, 0), (1, 1) (repeated to n points) plus Gaussian noise;
-    the label is ``x1 XOR x2``. ``make_xor()`` is the truth table.
+    Args:
+        f: function of ``x`` returning an array (or a scalar when ``dout`` is None).
+        x: float array, perturbed in place.
+        dout: upstream gradient with the shape of ``f(x)``; None if ``f`` returns a scalar.
+        h: step size.
 
     Returns:
-        ``(X, y)``: X float64 (n, 2), y int64 (n,) in {0, 1}.
+        Array of the shape of ``x``: d sum(f(x) * dout) / dx.
     """
-    corners = np.array([[0.0, 0.0], [0.0, 1.0], [1.0, 0.0], [1.0, 1.0]])
-    X = corners[np.arange(n) % 4]  # (n, 2)
-    y = (X[:, 0] != X[:, 1]).astype(np.int64)
-    if noise:
-        X = X + np.random.default_rng(seed).normal(0, noise, size=X.shape)
-    return X, y
+    if not isinstance(x, np.ndarray) or not np.issubdtype(x.dtype, np.floating):
+        raise ValueError(f"x must be a float numpy array (it is perturbed in place), got {type(x).__name__}")
+    if not x.flags.writeable:
+        raise ValueError("x must be writeable: numerical_gradient perturbs it in place")
 
+    def objective():
+        out = np.array(f(x), dtype=np.float64)  # a copy: f may return a view of x
+        if dout is None:
+            if out.ndim != 0 and out.size != 1:
+                raise ValueError(f"f returned shape {out.shape}; pass dout, or make f return a scalar")
+            return float(out.reshape(()))
+        if out.shape != np.shape(dout):
+            raise ValueError(f"dout has shape {np.shape(dout)} but f(x) has shape {out.shape}")
+        return float(np.sum(out * dout))
 
-def make_moons(n=200, noise=0.1, seed=0):
-    """Two interleaving half circles (like ``sklearn.datasets.make_moons``), generated with numpy.
-
-    Returns:
-        ``(X, y)``: X float64 (n, 2), y int64 (n,): 0 for the upper moon, 1 for the lower one.
-    """
-    rng = np.random.default_rng(seed)
-    n_upper = n // 2
-    t = rng.uniform(0, np.pi, size=n)
-    upper = np.stack([np.cos(t[:n_upper]), np.sin(t[:n_upper])], axis=1)
-    lower = np.stack([1 - np.cos(t[n_upper:]), 0.5 - np.sin(t[n_upper:])], axis=1)
-    X = np.concatenate([upper, lower]) + rng.normal(0, noise, size=(n, 2))
-    y = np.concatenate([np.zeros(n_upper, np.int64), np.ones(n - n_upper, np.int64)])
-    return X, y
+    grad = np.zeros(x.shape, dtype=np.float64)
+    for idx in np.ndindex(x.shape):
+        old = x[idx].copy()
+        x[idx] = old + h
+        plus = objective()
+        x[idx] = old - h
+        minus = objective()
+        x[idx] = old  # exact restore
+        grad[idx] = (plus - minus) / (2 * h)
+    return grad

@@ -13,7 +13,7 @@ from numbers import Integral
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
-from course_lib.conv import _check_conv
+from course_lib.reference.conv import _check_conv
 
 __all__ = [
     "WINOGRAD_AT",

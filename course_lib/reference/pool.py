@@ -8,7 +8,7 @@ from numbers import Integral
 
 import numpy as np
 
-from course_lib._utils import check_nchw, fold, pair, windows
+from course_lib.reference._utils import check_nchw, fold, pair, windows
 
 __all__ = [
     "adaptive_avg_pool2d",

@@ -23,8 +23,6 @@ __all__ = [
     "gradient_penalty",
     "minimax_generator_loss",
     "mode_coverage",
-    "ring_centers",
-    "sample_ring",
     "softplus",
     "wasserstein_losses",
 ]
@@ -121,22 +119,6 @@ def gradient_penalty(critic, real, fake, alpha):
     (grad,) = torch.autograd.grad(scores.sum(), x_hat, create_graph=True)
     norms = grad.reshape(len(grad), -1).norm(2, dim=1)               # (N,)
     return ((norms - 1) ** 2).mean()
-
-
-def ring_centers(k=8, radius=2.0):
-    """The k means of the ring mixture: ``radius * (cos 2πi/k, sin 2πi/k)``, shape (k, 2)."""
-    if int(k) < 1:
-        raise ValueError(f"k must be ≥ 1, got {k}")
-    angles = 2 * np.pi * np.arange(int(k)) / int(k)
-    return radius * np.stack([np.cos(angles), np.sin(angles)], axis=1)
-
-
-def sample_ring(n, k=8, radius=2.0, std=0.05, rng=None):
-    """n samples of the mixture of k Gaussians (std ``std``) on a ring; float32 (n, 2)."""
-    rng = np.random.default_rng(rng)
-    centers = ring_centers(k, radius)
-    idx = rng.integers(0, len(centers), size=int(n))
-    return (centers[idx] + std * rng.standard_normal((int(n), 2))).astype(np.float32)
 
 
 def mode_coverage(samples, centers, std, min_count=None):

@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 
 __all__ = ["birnn_forward", "check_recurrent_weights", "check_state", "clip_grad_norm", "rnn_backward",
-           "rnn_cell_forward", "rnn_forward", "rnn_jacobian_norms", "sample_with_temperature", "scaled_orthogonal"]
+           "rnn_cell_forward", "rnn_forward", "rnn_jacobian_norms", "sample_with_temperature"]
 
 
 def check_recurrent_weights(d, weight_ih, weight_hh, bias_ih, bias_hh, gates=1):
@@ -201,9 +201,3 @@ def rnn_jacobian_norms(out, weight_hh):
         if t > 0:
             jac = jac @ ((1 - out[t] ** 2)[:, None] * weight_hh)
     return norms
-
-
-def scaled_orthogonal(h, radius, rng):
-    """An (H, H) matrix with every singular value (and so the spectral radius) equal to ``radius``."""
-    q, r = np.linalg.qr(rng.standard_normal((h, h)))
-    return radius * q * np.sign(np.diag(r))

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from course_lib._utils import as_float, check_int, check_nchw, pair
+from course_lib.reference._utils import as_float, check_int, check_nchw, pair
 
 __all__ = [
     "ConvAutoencoder",

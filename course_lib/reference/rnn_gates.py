@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from course_lib.rnn import check_recurrent_weights, check_state
+from course_lib.reference.rnn import check_recurrent_weights, check_state
 
 __all__ = ["adding_problem", "coupled_lstm_cell_forward", "forget_gate_products", "gru_cell_forward",
            "gru_forward", "lstm_backward", "lstm_cell_backward", "lstm_cell_forward", "lstm_forward",

@@ -1,4 +1,4 @@
-"""Private helpers shared by :mod:`course_lib.conv` and :mod:`course_lib.pool`.
+"""Private helpers shared by :mod:`course_lib.reference.conv` and :mod:`course_lib.reference.pool`.
 
 Shape glossary: N batch, C channels, H/W height/width, KH/KW kernel, SH/SW stride, PH/PW padding.
 """
