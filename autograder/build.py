@@ -39,6 +39,8 @@ def _read_solution(path: Path) -> nbformat.NotebookNode:
     dupes = sorted({i for i in ids if i and ids.count(i) > 1})
     if dupes:
         raise CourseError(f"{path}: duplicate nbgrader grade_id(s): {', '.join(dupes)}")
+    for cell in nb.cells:
+        _check_written(path, cell)
     for i, cell in enumerate(nb.cells):
         cell["id"] = f"cell-{i:03d}"  # stable ids: a rebuild changes no byte
         cell.metadata = {k: v for k, v in cell.metadata.items() if k in ("nbgrader", "tags", "course")}
@@ -81,6 +83,23 @@ def _check_declared(path: Path, cell) -> None:
         raise CourseError(f"{path}: test cell {gid!r} declares course={cell.metadata.get('course')} but its code "
                           f"checks {in_code or 'nothing'}; give the cell header course={{\"exercise\": ..., "
                           f"\"function\": ... (when it differs), \"seed\": ...}} matching its check calls")
+
+
+def _check_written(path: Path, cell) -> None:
+    """A written question's answer cell is a markdown cell nbgrader grades manually: ``solution`` and
+    ``grade`` with points, its grade_id ``written_…`` (how grading tells it from an autograded test),
+    and its model answer and rubric between the solution markers (nbgrader strips them from the release)."""
+    meta = cell.metadata.get("nbgrader", {})
+    gid = str(meta.get("grade_id", ""))
+    if cell.cell_type == "markdown" and meta.get("grade"):
+        if not (meta.get("solution") and gid.startswith("written_") and float(meta.get("points", 0)) > 0):
+            raise CourseError(f"{path}: markdown grade cell {gid!r} must be a written question: solution true, "
+                              "points > 0, grade_id starting with 'written_'")
+        if "### BEGIN SOLUTION" not in cell.source or "### END SOLUTION" not in cell.source:
+            raise CourseError(f"{path}: written question {gid}: put the model answer and rubric between "
+                              "### BEGIN SOLUTION and ### END SOLUTION")
+    elif gid.startswith("written_"):
+        raise CourseError(f"{path}: {gid!r}: 'written_' ids are for markdown answer cells graded by people")
 
 
 def build_source(course: Course, chapter: str, course_dir: Path | None = None) -> Path:
@@ -196,4 +215,12 @@ def leaked_lines(solution: Path, notebook_text: str) -> list[str]:
             line = line.strip()
             if len(line) >= 12 and not line.startswith("#") and line in notebook_text:
                 leaks.append(line)
+    # markdown answer cells (written questions): their model answers and rubrics, as markdown
+    for cell in jupytext.read(solution, fmt="py:percent").cells:
+        if cell.cell_type == "markdown" and cell.metadata.get("nbgrader", {}).get("solution"):
+            for block in _SOLUTION_RE.findall(cell.source + "\n"):
+                for line in block.splitlines():
+                    line = line.strip().lstrip("*-• ").strip()
+                    if len(line) >= 12 and line in notebook_text:
+                        leaks.append(line)
     return leaks

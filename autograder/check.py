@@ -15,6 +15,7 @@ from nbclient import NotebookClient
 
 from .course import Course, CourseError, nbgrader_env
 from .grading import (
+    AWAITING,
     ExerciseResult,
     StudentResult,
     Submission,
@@ -23,6 +24,7 @@ from .grading import (
     exercise_name,
     graded_cells,
     reasons_from_notebook,
+    written_cells,
 )
 
 __all__ = ["check_notebook"]
@@ -38,6 +40,8 @@ def _visible_only(notebook: Path, chapter: str, cell_timeout: int) -> StudentRes
         failed = gid in reasons
         result.exercises.append(ExerciseResult(exercise_name(gid), 0.0 if failed else pts, pts,
                                                reasons.get(gid, "")))
+    for gid, pts in written_cells(nb):
+        result.exercises.append(ExerciseResult(exercise_name(gid), None, pts, AWAITING))
     return result
 
 

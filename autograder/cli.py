@@ -8,6 +8,7 @@
     course fetch|submit|fetch-feedback CHAPTER       students: nbgrader exchange steps
     course lab [JUPYTER ARGS ...]                    open JupyterLab on chapters/
     course review GRADED [--db URL] [JUPYTER ARGS]   instructors: formgrader on a grading run
+    course export GRADED [--db URL]                  instructors: grades.csv with the manual scores
     course list                                      chapters and their graded exercises
 """
 
@@ -55,7 +56,8 @@ def _cmd_check(course: Course, args: argparse.Namespace) -> int:
     result, mode = check_notebook(course, Path(args.notebook), chapter=args.chapter,
                                   visible_only=args.visible_only, timeout=args.timeout)
     print()
-    print(f"{result.chapter}: {result.score:g} / {result.max_score:g} points")
+    print(f"{result.chapter}: {result.score:g} / {result.max_score:g} points"
+          + (f" (+ {result.written_max:g} for written answers, graded by staff)" if result.written_max else ""))
     print(format_table(result))
     if result.problem:
         print(f"\nThe notebook as a whole: {result.problem}")
@@ -92,7 +94,7 @@ def _read_seeds(path: Path | None) -> dict[str, int]:
 
 
 def _cmd_grade(course: Course, args: argparse.Namespace) -> int:
-    from .grading import autograde, discover, draw_seeds, write_csv
+    from .grading import AWAITING, autograde, discover, draw_seeds, write_csv
 
     subs = discover(Path(args.submissions), course, args.chapter)
     out = Path(args.out)
@@ -125,21 +127,25 @@ def _cmd_grade(course: Course, args: argparse.Namespace) -> int:
     width = max(len(r.student) for r in results)
     print()
     for r in results:
-        lost = [e.exercise for e in r.exercises if e.score < e.max_score]
+        lost = [e.exercise for e in r.exercises if not e.pending and e.score < e.max_score]
         note = r.problem or (f"lost points in {', '.join(lost)}" if lost else "full marks")
         stopped = sorted({e.reason.split(":")[0] for e in r.exercises if e.reason.startswith(("NotRun", "TimeLimit",
                                                                                              "KernelDied"))})
         if stopped and not r.problem:
             note += f" — stopped early ({', '.join(stopped)})"
-        print(f"{r.student:<{width}}  {r.chapter}  {r.score:>5g}/{r.max_score:<4g} {note}")
+        print(f"{r.student:<{width}}  {r.chapter}  {r.total_text()}  {note}")
         for extra in r.notes:
             print(f"{'':<{width}}  note: {extra}")
     full = sum(r.score >= r.max_score for r in results)
     failed = sum(bool(r.problem) for r in results)
     reused = sum(r.cached for r in results)
+    pending = sum(r.pending > 0 for r in results)
     print(f"\n{len(results)} graded in {time.perf_counter() - start:.0f} s: {full} full marks, "
           f"{len(results) - full - failed} lost points, {failed} could not be run (reason above)."
           + (f" {reused} unchanged since an earlier run: not graded again (--regrade to force)." if reused else ""))
+    if pending:
+        print(f"{pending} notebook(s) have written answers {AWAITING} (empty score in grades.csv, never 0): "
+              f"score them with `course review {out}`, then `course export {out}`.")
     print(f"Wrote {out / 'grades.csv'}" + ("" if args.no_feedback else f" and feedback in {out / 'feedback'}/"))
     _print_report(out / "grades.csv", out / "report")
     _print_similarity(course, subs, out / "report")
@@ -243,19 +249,33 @@ def _cmd_review(course: Course, args: argparse.Namespace) -> int:
     return 0  # not reached: review() replaces this process
 
 
+def _cmd_export(course: Course, args: argparse.Namespace) -> int:
+    from .gradebook import redact
+    from .grading import AWAITING
+    from .review import export_grades
+
+    path, db_url, pending = export_grades(course, Path(args.graded), args.db, Path(args.out) if args.out else None)
+    print(f"Wrote {path}: the grades of {Path(args.graded) / 'grades.csv'} with the scores and comments staff gave "
+          f"in formgrader (gradebook {redact(db_url)})."
+          + (f" {pending} written answer(s) still {AWAITING} (empty score)." if pending else ""))
+    return 0
+
+
 def _cmd_list(course: Course, args: argparse.Namespace) -> int:
     import nbformat
 
-    from .grading import exercise_name, graded_cells
+    from .grading import exercise_name, graded_cells, written_cells
 
     for ch in course.chapter_names():
         path = course.chapter_notebook(ch)
         if not path.exists():
             print(f"{ch}: not built (run `course build`)")
             continue
-        cells = graded_cells(nbformat.read(path, as_version=4))
-        print(f"{ch}: {len(cells)} exercises, {sum(p for _, p in cells):g} points")
-        for gid, pts in cells:
+        nb = nbformat.read(path, as_version=4)
+        cells, written = graded_cells(nb), written_cells(nb)
+        print(f"{ch}: {len(cells)} exercises, {sum(p for _, p in cells):g} points; {len(written)} written "
+              f"questions, {sum(p for _, p in written):g} points (graded by staff)")
+        for gid, pts in cells + written:
             print(f"    {exercise_name(gid):<24} {pts:g}")
     return 0
 
@@ -339,6 +359,13 @@ def _parser() -> argparse.ArgumentParser:
                                  "gradebook in GRADED, filled from its grades.csv)")
     rv.add_argument("jupyter_args", nargs="*", help="e.g. --no-browser --port 8891")
     rv.set_defaults(func=_cmd_review)
+
+    ex = sub.add_parser("export", help="grades.csv of a graded run with the manual scores given in formgrader "
+                                       "(instructors)")
+    ex.add_argument("graded", nargs="?", default="graded", help="the --out folder of course grade (default: graded)")
+    ex.add_argument("--db", help="the gradebook formgrader wrote to (default: the one `course review GRADED` made)")
+    ex.add_argument("--out", help="where to write (default: GRADED/export/grades.csv)")
+    ex.set_defaults(func=_cmd_export)
 
     ls = sub.add_parser("list", help="chapters and their graded exercises")
     ls.set_defaults(func=_cmd_list)

@@ -6,7 +6,8 @@ read — ``sqlite:///path/gradebook.db`` or ``postgresql://user@host:port/dbname
 each chapter graded, the assignment's notebooks and cells are copied from the course build's
 gradebook; for each student an earlier submission of that chapter is removed first (no stale
 grades: a regrade that now fails replaces the old score) and a new one gets the auto scores, the
-reasons as auto comments and the time of grading.
+reasons as auto comments and the time of grading. A written answer awaiting manual grading is stored
+as nbgrader's autograde stores one (no auto score, needs a manual grade); one left blank gets 0.
 """
 
 from __future__ import annotations
@@ -48,6 +49,8 @@ def publish(course: Course, results: Iterable, db_url: str) -> int:
     submissions were written. Results without exercises (nothing could be graded) are written with 0."""
     from nbgrader.api import Gradebook, MissingEntry
 
+    from .grading import grade_id
+
     os.environ["PATH"] = nbgrader_env()["PATH"]  # a new gradebook runs `alembic` by name (it is in our bin/)
     results = list(results)
     now = datetime.datetime.now(datetime.UTC)
@@ -67,14 +70,14 @@ def publish(course: Course, results: Iterable, db_url: str) -> int:
                 gb.add_submission(r.chapter, r.student, timestamp=now)
                 for ex in r.exercises:
                     try:
-                        grade = gb.find_grade(f"test_{ex.exercise}", r.chapter, r.chapter, r.student)
+                        grade = gb.find_grade(grade_id(ex.exercise), r.chapter, r.chapter, r.student)
                     except MissingEntry:
                         continue
-                    grade.auto_score = ex.score
-                    grade.needs_manual_grade = False  # as nbgrader's autograde leaves a test cell it scored
+                    grade.auto_score = ex.score  # None: a written answer for staff to score
+                    grade.needs_manual_grade = ex.pending  # as nbgrader's autograde leaves the cell
                     try:
                         comment = gb.find_comment(ex.exercise, r.chapter, r.chapter, r.student)
-                        comment.auto_comment = ex.reason or None
+                        comment.auto_comment = None if ex.pending else ex.reason or None
                     except MissingEntry:
                         pass
                 gb.db.commit()

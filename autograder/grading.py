@@ -29,9 +29,15 @@ from tqdm.auto import tqdm
 from .build import ensure_source
 from .course import DEFAULT_MEMORY_LIMIT, Course, CourseError, run_nbgrader, write_config
 
-__all__ = ["ExerciseResult", "StudentResult", "Submission", "autograde", "csv_safe", "discover", "draw_seeds",
-           "exercise_name", "read_csv", "read_submitted",
-           "graded_cells", "reasons_from_notebook", "restore_missing_cells", "write_csv", "format_table"]
+__all__ = ["AWAITING", "NO_ANSWER", "ExerciseResult", "StudentResult", "Submission", "autograde", "csv_safe",
+           "discover", "draw_seeds", "exercise_name", "grade_id", "is_written", "read_csv", "read_submitted",
+           "graded_cells", "reasons_from_notebook", "restore_missing_cells", "write_csv", "written_cells",
+           "format_table"]
+
+#: The reason of a written answer no person has scored yet (its score is ``None``, never 0).
+AWAITING = "awaiting manual grading"
+#: The reason of a written answer left as released (nbgrader scores an unchanged answer cell 0 itself).
+NO_ANSWER = "no answer written"
 
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")
 
@@ -46,10 +52,21 @@ class Submission:
 
 @dataclass
 class ExerciseResult:
+    """One graded cell's result. ``score`` is ``None`` for a written answer awaiting manual grading."""
+
     exercise: str
-    score: float
+    score: float | None
     max_score: float
     reason: str = ""
+
+    @property
+    def written(self) -> bool:
+        """A written question, scored by people (in formgrader), not by the grader."""
+        return is_written(self.exercise)
+
+    @property
+    def pending(self) -> bool:
+        return self.score is None
 
 
 @dataclass
@@ -64,16 +81,54 @@ class StudentResult:
 
     @property
     def score(self) -> float:
-        return sum(e.score for e in self.exercises)
+        """Points of the autograded exercises (written answers are counted apart: :attr:`written_score`)."""
+        return sum(e.score for e in self.exercises if not e.written)
 
     @property
     def max_score(self) -> float:
-        return sum(e.max_score for e in self.exercises)
+        return sum(e.max_score for e in self.exercises if not e.written)
+
+    @property
+    def written_score(self) -> float:
+        """Points given so far to written answers (by staff, or 0 for an answer left blank)."""
+        return sum(e.score for e in self.exercises if e.written and not e.pending)
+
+    @property
+    def written_max(self) -> float:
+        return sum(e.max_score for e in self.exercises if e.written)
+
+    @property
+    def pending(self) -> float:
+        """Points of written answers no person has scored yet."""
+        return sum(e.max_score for e in self.exercises if e.pending)
+
+    def total_text(self) -> str:
+        """``12/15`` or ``12/15 + written 2/6 (4 awaiting manual grading)``."""
+        text = f"{self.score:g}/{self.max_score:g}"
+        if self.written_max:
+            text += f" + written {self.written_score:g}/{self.written_max:g}"
+            if self.pending:
+                text += f" ({self.pending:g} {AWAITING})"
+        return text
+
+
+#: grade_id prefix of a written question's answer cell (a markdown cell graded by people).
+WRITTEN_PREFIX = "written_"
+
+
+def is_written(name: str) -> bool:
+    """Whether an exercise name or grade_id is a written question (``written_…``)."""
+    return name.startswith(WRITTEN_PREFIX)
 
 
 def exercise_name(grade_id: str) -> str:
-    """``test_conv2d_naive`` → ``conv2d_naive``."""
+    """``test_conv2d_naive`` → ``conv2d_naive``; a written question keeps its id (``written_…``)."""
     return grade_id.removeprefix("test_")
+
+
+def grade_id(exercise: str) -> str:
+    """The grade cell of an exercise: ``conv2d_naive`` → ``test_conv2d_naive``, ``written_…`` unchanged."""
+    return exercise if is_written(exercise) else f"test_{exercise}"
 
 
 def graded_cells(notebook: nbformat.NotebookNode) -> list[tuple[str, float]]:
@@ -82,6 +137,16 @@ def graded_cells(notebook: nbformat.NotebookNode) -> list[tuple[str, float]]:
     for cell in notebook.cells:
         meta = cell.metadata.get("nbgrader", {})
         if meta.get("grade") and cell.cell_type == "code":
+            cells.append((meta["grade_id"], float(meta.get("points", 0))))
+    return cells
+
+
+def written_cells(notebook: nbformat.NotebookNode) -> list[tuple[str, float]]:
+    """(grade_id, points) of the written questions' answer cells (markdown, graded by people), in order."""
+    cells = []
+    for cell in notebook.cells:
+        meta = cell.metadata.get("nbgrader", {})
+        if meta.get("grade") and meta.get("solution") and cell.cell_type == "markdown":
             cells.append((meta["grade_id"], float(meta.get("points", 0))))
     return cells
 
@@ -337,6 +402,8 @@ def _collect(work: Path, sub: Submission, result: StudentResult, cells: list[tup
         with Gradebook(f"sqlite:///{work / 'gradebook.db'}") as gb:
             sub_nb = gb.find_submission_notebook(sub.chapter, sub.chapter, sub.student)
             scores = {g.name: (float(g.score or 0.0), float(g.max_score or 0.0)) for g in sub_nb.grades}
+            manual = {g.name: None if g.auto_score is None and g.manual_score is None else float(g.score or 0.0)
+                      for g in sub_nb.grades}
     except MissingEntry:
         return False
     notebook = nbformat.read(graded, as_version=4)
@@ -347,6 +414,11 @@ def _collect(work: Path, sub: Submission, result: StudentResult, cells: list[tup
     result.notes += [str(n) for n in judged.get("notes", [])]
     result.exercises = []
     for gid, pts in cells:
+        if is_written(gid):  # scored by people: nbgrader gives 0 to an answer left as released, else nothing
+            score = manual.get(gid)
+            reason = AWAITING if score is None else NO_ANSWER if score == 0 else ""
+            result.exercises.append(ExerciseResult(exercise_name(gid), score, pts, reason))
+            continue
         score, max_score = scores.get(gid, (0.0, pts))
         reason = reasons.get(gid, "") if score < max_score else ""
         if score < max_score and not reason:
@@ -422,7 +494,7 @@ def _cache_key(sub: Submission, work: Path, timeout: float, memory_limit: int | 
 
 
 #: Bump when grading semantics change: cached results of older graders are then not reused.
-CACHE_VERSION = 5
+CACHE_VERSION = 6
 
 
 def _cached(cache_dir: Path | None, key: str, feedback_dir: Path | None) -> StudentResult | None:
@@ -483,8 +555,8 @@ def autograde(course: Course, submissions: list[Submission], work: Path, *, time
     seeds = {**draw_seeds(chapters), **(seeds or {})}
     for d in dirs:
         _prepare(course, d, chapters, timeout, sandbox, seeds, memory_limit)
-    cells = {ch: graded_cells(nbformat.read(dirs[0] / "source" / ch / f"{ch}.ipynb", as_version=4))
-             for ch in chapters}
+    sources = {ch: nbformat.read(dirs[0] / "source" / ch / f"{ch}.ipynb", as_version=4) for ch in chapters}
+    cells = {ch: graded_cells(nb) + written_cells(nb) for ch, nb in sources.items()}
     results: list[StudentResult | None] = [None] * len(submissions)
     graded_in: dict[int, Path] = {}
     todo = []
@@ -568,14 +640,16 @@ def read_csv(path: Path) -> list[dict[str, str]]:
 
 
 def write_csv(results: list[StudentResult], path: Path) -> None:
-    """grades.csv: one row per student, chapter and exercise."""
+    """grades.csv: one row per student, chapter and exercise. A written answer no person has scored
+    yet has an empty ``score`` (never 0) and the reason :data:`AWAITING`."""
     path.parent.mkdir(parents=True, exist_ok=True)
     with path.open("w", newline="") as f:
         writer = csv.writer(f)
         writer.writerow(["student", "chapter", "exercise", "score", "max", "reason"])
         for r in results:
             for e in r.exercises:
-                writer.writerow([csv_safe(r.student), r.chapter, e.exercise, f"{e.score:g}", f"{e.max_score:g}",
+                writer.writerow([csv_safe(r.student), r.chapter, e.exercise, "" if e.pending else f"{e.score:g}",
+                                 f"{e.max_score:g}",
                                  csv_safe(" ".join(e.reason.split()))])
 
 
@@ -585,9 +659,13 @@ def format_table(result: StudentResult, width: int = 110) -> str:
     indent = " " * (name_w + 12)
     lines = [f"{'exercise':<{name_w}}  {'score':<8}  reason", f"{'-' * name_w}  {'-' * 8}  {'-' * 40}"]
     for e in result.exercises:
-        mark = "✔" if e.score >= e.max_score else "✘"
+        mark = "…" if e.pending else "✔" if e.score >= e.max_score else "✘"
         reason = textwrap.wrap(" ".join(e.reason.split()), max(40, width - len(indent))) or [""]
-        lines.append(f"{e.exercise:<{name_w}}  {e.score:>3g}/{e.max_score:<3g} {mark} {reason[0]}".rstrip())
+        score = f"{'?' if e.pending else format(e.score, 'g'):>3}/{e.max_score:<3g}"
+        lines.append(f"{e.exercise:<{name_w}}  {score} {mark} {reason[0]}".rstrip())
         lines += [indent + more for more in reason[1:]]
-    lines.append(f"{'total':<{name_w}}  {result.score:>3g}/{result.max_score:<3g}")
+    lines.append(f"{'total':<{name_w}}  {result.score:>3g}/{result.max_score:<3g}"
+                 + (f" autograded + written {result.written_score:g}/{result.written_max:g}"
+                    + (f" ({result.pending:g} {AWAITING})" if result.pending else "")
+                    if result.written_max else ""))
     return "\n".join(lines)

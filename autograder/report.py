@@ -5,6 +5,8 @@
 - ``exercises.csv`` — per chapter and exercise: submissions, mean score, full marks / partial / zero (%);
 - ``reasons.csv`` — the most common reasons for lost points, grouped (numbers and call details removed);
 - ``scores.png`` — each exercise's full / partial / zero shares and the distribution of total scores.
+
+A written answer awaiting manual grading (empty score) is left out: it is no zero.
 """
 
 from __future__ import annotations
@@ -80,6 +82,8 @@ def summarise(rows: list[dict]) -> tuple[list[ExerciseStats], list[tuple[str, st
     stats: dict[tuple[str, str], ExerciseStats] = {}
     reasons: dict[tuple[str, str, str], set[str]] = defaultdict(set)
     for r in rows:
+        if not r["score"]:
+            continue  # a written answer awaiting manual grading: no score yet, not a zero
         key = (r["chapter"], r["exercise"])
         stats.setdefault(key, ExerciseStats(*key, float(r["max"]), [])).scores.append(float(r["score"]))
         if float(r["score"]) < float(r["max"]) and r["reason"]:
@@ -117,6 +121,8 @@ def _plot(stats: list[ExerciseStats], rows: list[dict], path: Path) -> None:
     totals: Counter = Counter()
     maxima: Counter = Counter()
     for r in rows:
+        if not r["score"]:
+            continue
         totals[(r["student"], r["chapter"])] += float(r["score"])
         maxima[(r["student"], r["chapter"])] += float(r["max"])
     fig = Figure(figsize=(11, max(3.0, 0.32 * len(stats) + 1.5)))

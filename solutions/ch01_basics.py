@@ -778,6 +778,46 @@ plt.tight_layout()
 plt.show()
 
 # %% [markdown]
+# > **Where this chapter differs from the lecture notes**
+# >
+# > * **The perceptron's date.** The notes date it 1957 (Rosenblatt's Cornell report); the chapter uses 1958, the year of his *Psychological Review* paper, and names both.
+# > * **Gradient checks.** The notes derive backpropagation in words ("把输出层误差反向传播到隐藏层"); the chapter also checks every gradient numerically, with central differences in float64 — a tool the notes do not have.
+
+# %% [markdown]
+# ## Written questions
+#
+# Answer each question in a few sentences, in your own words, in the cell below it (replace *YOUR ANSWER HERE*). They are graded by the course staff (6 points in all), not by the autograder: `course check` and `course grade` list them as awaiting manual grading.
+#
+# **Question 1** (2 points). Why can no single perceptron compute XOR, and why does one hidden layer fix it?
+
+# %% [markdown] nbgrader={"grade": true, "grade_id": "written_perceptron_xor", "locked": false, "points": 2, "schema_version": 3, "solution": true, "task": false}
+# ### BEGIN SOLUTION
+# **Model answer.** A perceptron outputs 1 where $w\cdot x + b > 0$: its decision boundary is a straight line. XOR needs (0,1) and (1,0) on one side and (0,0), (1,1) on the other: from $b \le 0$, $w_1 + b > 0$ and $w_2 + b > 0$ follows $w_1 + w_2 + b > -b \ge 0$, so (1,1) would fire too. Not linearly separable. Hidden units compute new features — e.g. OR and NAND — in which the classes *are* separable, and the output unit takes their AND.
+#
+# **Rubric (2 points).** 1 pt: the boundary is a line / XOR is not linearly separable (a picture or the contradiction). 1 pt: the hidden layer re-represents the input (OR + NAND → AND, or equivalent).
+# ### END SOLUTION
+
+# %% [markdown]
+# **Question 2** (2 points). Gradient checks use $(f(x+h) - f(x-h))/2h$ in float64 with $h \approx 10^{-5}$. Why the central difference, and why not a much smaller $h$ such as $10^{-12}$?
+
+# %% [markdown] nbgrader={"grade": true, "grade_id": "written_central_difference", "locked": false, "points": 2, "schema_version": 3, "solution": true, "task": false}
+# ### BEGIN SOLUTION
+# **Model answer.** The central difference's error is $O(h^2)$ (the $f''$ terms cancel), the one-sided difference's $O(h)$. A smaller $h$ lowers that truncation error but raises the rounding error, about $\varepsilon\,|f|/h$ with $\varepsilon \approx 10^{-16}$ in float64: at $h = 10^{-12}$ the difference $f(x+h) - f(x-h)$ has lost most of its digits. $h \approx 10^{-5}$ balances the two (relative errors near $10^{-10}$); float32 ($\varepsilon \approx 10^{-7}$) cannot reach the course's $10^{-7}$ threshold at all.
+#
+# **Rubric (2 points).** 1 pt: truncation error $O(h^2)$ vs $O(h)$. 1 pt: cancellation / rounding error grows as $h$ shrinks, hence a middle $h$ (and float64).
+# ### END SOLUTION
+
+# %% [markdown]
+# **Question 3** (2 points). The gradient of softmax cross-entropy with respect to the logits is $p - y$. What does that say about a confidently *wrong* prediction, compared with a sigmoid output trained with a squared error?
+
+# %% [markdown] nbgrader={"grade": true, "grade_id": "written_softmax_gradient", "locked": false, "points": 2, "schema_version": 3, "solution": true, "task": false}
+# ### BEGIN SOLUTION
+# **Model answer.** With $p_y \approx 0$ the gradient on the right class's logit is $\approx -1$: as large as it can be, exactly when the model is most wrong, and never saturating. With $\sigma(z)$ and $(\sigma(z) - y)^2$ the gradient carries the factor $\sigma'(z) = \sigma(1 - \sigma) \approx 0$ when the output is saturated at the wrong end, so a confidently wrong unit hardly learns.
+#
+# **Rubric (2 points).** 1 pt: $p - y$ is bounded and largest for confident mistakes. 1 pt: the squared error through a sigmoid has a vanishing $\sigma'$ factor there.
+# ### END SOLUTION
+
+# %% [markdown]
 # ## Summary
 #
 # * A perceptron is a thresholded weighted sum: one straight decision boundary. Rosenblatt's

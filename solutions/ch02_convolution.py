@@ -594,6 +594,38 @@ playground = KernelPlayground(conv_fn=conv2d)
 playground
 
 # %% [markdown]
+# > **Where this chapter differs from the lecture notes**
+# >
+# > * **"1000 个特征就有 900 个值".** The notes' example of shared weights says a 9-value feature gives 900 values for 1000 features; it is $1000 \times 9 = 9{,}000$ (plus 1000 biases: `conv_params` counts $(k_w k_h C_{in} + 1)\,C_{out}$).
+# > * **计算量 uses the output size.** The notes multiply by the *input* size $In_W \cdot In_H$; `conv_flops` multiplies by the output size, the same for "same" padding with stride 1 but a quarter of it for stride 2.
+# > * **MACs, not FLOPs.** `conv_flops` (its name kept) returns multiply-accumulates, as the notes' 计算量 does; a FLOP count is about twice that (errata 49248ca).
+# > * **The output size.** The notes write $(N - F)/\text{stride} + 1$; the chapter uses $\lfloor (N + 2P - K)/S \rfloor + 1$ and raises `ValueError` for settings no layer can have.
+
+# %% [markdown]
+# ## Written questions
+#
+# Answer each question in a few sentences, in your own words, in the cell below it (replace *YOUR ANSWER HERE*). They are graded by the course staff (4 points in all), not by the autograder: `course check` and `course grade` list them as awaiting manual grading.
+#
+# **Question 1** (2 points). A 3×3 convolution from 64 to 64 channels on a 56×56 map, and a fully-connected layer between the same two 56×56×64 maps: how many parameters does each have, and which two properties of images make the convolution's assumptions reasonable?
+
+# %% [markdown] nbgrader={"grade": true, "grade_id": "written_weight_sharing", "locked": false, "points": 2, "schema_version": 3, "solution": true, "task": false}
+# ### BEGIN SOLUTION
+# **Model answer.** Convolution: $(3\cdot3\cdot64 + 1)\cdot 64 = 36{,}928$. Fully connected: $(56\cdot56\cdot64)^2 \approx 4\times10^{10}$ weights. The convolution assumes **locality** (a feature depends on a small neighbourhood: local connections) and **stationarity / translation equivariance** (the same feature is useful everywhere: shared weights).
+#
+# **Rubric (2 points).** 1 pt: both counts, at least to the order of magnitude. 1 pt: locality and weight sharing / translation equivariance, in any words.
+# ### END SOLUTION
+
+# %% [markdown]
+# **Question 2** (2 points). Two stacked 3×3 convolutions against one 5×5 (C channels in and out): compare receptive field, parameters and what else changes.
+
+# %% [markdown] nbgrader={"grade": true, "grade_id": "written_stacked_kernels", "locked": false, "points": 2, "schema_version": 3, "solution": true, "task": false}
+# ### BEGIN SOLUTION
+# **Model answer.** Same 5×5 receptive field; $2\cdot 9C^2 = 18C^2$ weights against $25C^2$ (28 % fewer); one more non-linearity, so a more expressive function; the price is one more layer (another activation map to store and one more step for the gradient).
+#
+# **Rubric (2 points).** 1 pt: equal receptive field with the parameter counts. 1 pt: the extra non-linearity (or depth's cost, memory/latency).
+# ### END SOLUTION
+
+# %% [markdown]
 # ## Summary
 #
 # * Output size $(N - F + 2P)/S + 1$; "same" padding $P = (F-1)/2$ for stride 1.

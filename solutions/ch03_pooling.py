@@ -495,6 +495,37 @@ explorer = PoolingExplorer(pool_fn={"max": max_pool2d, "avg": avg_pool2d})
 explorer
 
 # %% [markdown]
+# > **Where this chapter differs from the lecture notes**
+# >
+# > * **SPP-net's pyramid.** The notes draw 4×4, 2×2, 1×1 = 21 bins; the paper's experiments pool {6, 3, 2, 1} = 50 bins with windows $\lceil a/n \rceil$ and stride $\lfloor a/n \rfloor$. `spatial_pyramid_pool` defaults to the paper and offers the notes' levels and PyTorch's adaptive bins (errata 2c40d14).
+# > * **"池化层是无参的，反向传播不会对池化层进行优化".** True — pooling has nothing to learn — but the gradient still flows *through* it to the layers below; you write that backward pass (arg-max routing, even spreading).
+# > * **"步长为2则feature map大小减半".** Only for even sizes with a 2×2 window; with AlexNet's overlapping 3×3 windows, stride 2 takes 55 to 27 — `conv_output_size`'s formula applies.
+
+# %% [markdown]
+# ## Written questions
+#
+# Answer each question in a few sentences, in your own words, in the cell below it (replace *YOUR ANSWER HERE*). They are graded by the course staff (4 points in all), not by the autograder: `course check` and `course grade` list them as awaiting manual grading.
+#
+# **Question 1** (2 points). In the backward pass of max pooling, which inputs receive a gradient? What happens with ties, and with overlapping windows (3×3, stride 2)?
+
+# %% [markdown] nbgrader={"grade": true, "grade_id": "written_maxpool_backward", "locked": false, "points": 2, "schema_version": 3, "solution": true, "task": false}
+# ### BEGIN SOLUTION
+# **Model answer.** Only the arg-max of each window receives that window's upstream gradient; the others get 0 (they did not affect the output). With a tie one position — the first, as PyTorch does — takes it all; it is not split. With overlapping windows one input can be the maximum of several windows and receives the *sum* of their gradients.
+#
+# **Rubric (2 points).** 1 pt: gradient to the arg-max only. 1 pt: ties (one winner) and accumulation over overlapping windows.
+# ### END SOLUTION
+
+# %% [markdown]
+# **Question 2** (2 points). Why does a spatial pyramid give a fixed-length vector for any input size, and what does SPP-net's window rule miss on a 14×14 map at level n = 6 that adaptive pooling does not?
+
+# %% [markdown] nbgrader={"grade": true, "grade_id": "written_spp_windows", "locked": false, "points": 2, "schema_version": 3, "solution": true, "task": false}
+# ### BEGIN SOLUTION
+# **Model answer.** Each level always has $n^2$ bins whatever the map's size, so $\sum n^2 \cdot C$ numbers (50·C for {6, 3, 2, 1}). At a = 14, n = 6 the paper's window is ⌈14/6⌉ = 3 with stride ⌊14/6⌋ = 2: six windows cover rows 0–12, so row and column 13 are never pooled. Adaptive bins $[\lfloor i a/n \rfloor, \lceil (i+1) a/n \rceil)$ always cover the whole map.
+#
+# **Rubric (2 points).** 1 pt: fixed number of bins per level independent of size. 1 pt: the 3-wide, stride-2 windows leave the last row/column out (a mod n ≥ 2), adaptive bins do not.
+# ### END SOLUTION
+
+# %% [markdown]
 # ## Summary
 #
 # * Pooling has no parameters; it downsamples, widens the receptive field and adds some shift

@@ -718,6 +718,47 @@ explorer = ActivationExplorer(activation="sigmoid", fns={
 explorer
 
 # %% [markdown]
+# > **Where this chapter differs from the lecture notes**
+# >
+# > * **Glorot's variance.** The explorer's "Xavier" scale is Glorot's $2/(\text{fan\_in} + \text{fan\_out})$; $1/\text{fan\_in}$ in general is LeCun's (they coincide for square layers; errata c836542).
+# > * **Leaky ReLU's slope.** `leaky_relu` defaults to PyTorch's 0.01; YOLO, which the notes mention, uses 0.1.
+# > * **Beyond the notes.** GELU (BERT, GPT) and the softmax Jacobian are not in the notes; the chapter adds them.
+
+# %% [markdown]
+# ## Written questions
+#
+# Answer each question in a few sentences, in your own words, in the cell below it (replace *YOUR ANSWER HERE*). They are graded by the course staff (6 points in all), not by the autograder: `course check` and `course grade` list them as awaiting manual grading.
+#
+# **Question 1** (2 points). Why did deep networks of sigmoid units train so badly, and what does ReLU change?
+
+# %% [markdown] nbgrader={"grade": true, "grade_id": "written_sigmoid_depth", "locked": false, "points": 2, "schema_version": 3, "solution": true, "task": false}
+# ### BEGIN SOLUTION
+# **Model answer.** $\sigma'(x) \le 1/4$, so the backward pass multiplies by at most 1/4 per layer — $(1/4)^{10} \approx 10^{-6}$ after ten — and by ≈ 0 wherever a unit saturates; the outputs are also all positive (not zero-centred), so a unit's weight gradients share one sign and updates zig-zag. ReLU's slope is exactly 1 for positive inputs, so the gradient passes unshrunk (and it is cheap); the cost is units that can die.
+#
+# **Rubric (2 points).** 1 pt: the ≤ 1/4 factor / saturation compounding over layers. 1 pt: ReLU's unit slope (zero-centring as a bonus point only within the 2).
+# ### END SOLUTION
+
+# %% [markdown]
+# **Question 2** (2 points). What is a dead ReLU, how does it happen, and how do leaky ReLU and ELU avoid it?
+
+# %% [markdown] nbgrader={"grade": true, "grade_id": "written_dead_relu", "locked": false, "points": 2, "schema_version": 3, "solution": true, "task": false}
+# ### BEGIN SOLUTION
+# **Model answer.** A unit whose pre-activation is negative for every input: its output and gradient are 0, so its weights never change again. A large update (high learning rate) or a bad initialisation that pushes the bias far negative can cause it. Leaky ReLU ($\alpha x$ for $x < 0$) and ELU ($\alpha(e^x - 1)$) have a non-zero slope for negative inputs, so the unit keeps receiving gradient and can come back.
+#
+# **Rubric (2 points).** 1 pt: definition (always negative → zero gradient forever) with a cause. 1 pt: non-zero negative slope keeps the gradient.
+# ### END SOLUTION
+
+# %% [markdown]
+# **Question 3** (2 points). Why does a stable softmax subtract $\max_j z_j$ first, and why does this not change the result?
+
+# %% [markdown] nbgrader={"grade": true, "grade_id": "written_softmax_shift", "locked": false, "points": 2, "schema_version": 3, "solution": true, "task": false}
+# ### BEGIN SOLUTION
+# **Model answer.** $e^{z}$ overflows for $z \gtrsim 710$ in float64 (and underflows to 0/0 for very negative logits). Softmax is invariant to adding a constant to every logit: $e^{z_i - c}/\sum_j e^{z_j - c} = e^{z_i}/\sum_j e^{z_j}$. With $c = \max z$ every exponent is ≤ 0 and the largest term is 1, so the denominator is ≥ 1: no overflow, no division by zero.
+#
+# **Rubric (2 points).** 1 pt: overflow/underflow. 1 pt: shift invariance (with the reason the denominator stays ≥ 1).
+# ### END SOLUTION
+
+# %% [markdown]
 # ## Summary
 #
 # * Without activations a deep network is one linear map; the activation's *slope* decides how

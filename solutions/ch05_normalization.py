@@ -679,6 +679,37 @@ print(f"yours vs F.local_response_norm, same setting: "
       f"{np.abs(local_response_norm(x_alex, 5, 5e-4, 0.75, 2.0) - F.local_response_norm(torch.from_numpy(x_alex), 5, 5e-4, 0.75, 2.0).numpy()).max():.1e}")
 
 # %% [markdown]
+# > **Where this chapter differs from the lecture notes**
+# >
+# > * **LRN's α.** AlexNet's α = 1e-4 multiplies the plain sum of squares; PyTorch divides by `size`, so the AlexNet setting is torch's `alpha=5e-4` (errata bedae51).
+# > * **BN-Inception's error.** The 4.9 % is the six-network ensemble's ImageNet *validation* error; its test error is 4.82 % (the 4.8 % the notes quote).
+# > * **Dropout.** The notes describe dropping inputs at random; the chapter implements *inverted* dropout (scaling by $1/(1-p)$ while training, nothing at test time), as PyTorch does, and calls it 丢弃法 (errata 51d97dd).
+
+# %% [markdown]
+# ## Written questions
+#
+# Answer each question in a few sentences, in your own words, in the cell below it (replace *YOUR ANSWER HERE*). They are graded by the course staff (4 points in all), not by the autograder: `course check` and `course grade` list them as awaiting manual grading.
+#
+# **Question 1** (2 points). Why does batch norm use running statistics at test time instead of the batch's own, and what happens to a fully-connected BN layer in training mode with a batch of one?
+
+# %% [markdown] nbgrader={"grade": true, "grade_id": "written_bn_eval", "locked": false, "points": 2, "schema_version": 3, "solution": true, "task": false}
+# ### BEGIN SOLUTION
+# **Model answer.** At test time a prediction must depend on its own input only, and be deterministic: with batch statistics the same image would get a different output depending on its batch-mates (and a batch of one would be degenerate). The running averages estimate the population mean and variance. With one sample in training mode the mean is the sample itself and the variance 0, so $\hat x = 0$ and the output is $\beta$ whatever the input.
+#
+# **Rubric (2 points).** 1 pt: the output must not depend on the other samples / be deterministic; running stats estimate the population. 1 pt: batch of one gives $\hat x = 0$ (output β).
+# ### END SOLUTION
+
+# %% [markdown]
+# **Question 2** (2 points). Why does inverted dropout divide the kept activations by $1 - p$ during training? What would go wrong at test time with plain (non-inverted) dropout if you forgot its test-time scaling?
+
+# %% [markdown] nbgrader={"grade": true, "grade_id": "written_inverted_dropout", "locked": false, "points": 2, "schema_version": 3, "solution": true, "task": false}
+# ### BEGIN SOLUTION
+# **Model answer.** So that the expected activation is unchanged: $E[m\,x/(1-p)] = x$ for a keep mask $m$ with $P(m = 1) = 1 - p$; the network is then used as is at test time. Plain dropout trains without scaling, so at test time (all units on) every layer's input would be $1/(1-p)$ times larger than in training — a shift the next layers never saw — unless the weights are multiplied by $1 - p$.
+#
+# **Rubric (2 points).** 1 pt: keeps the expectation equal between training and test. 1 pt: forgetting the scaling makes test activations $1/(1-p)$ too large.
+# ### END SOLUTION
+
+# %% [markdown]
 # ## Summary
 #
 # * **Batch norm**: per channel, normalise with the batch mean and biased variance, then $\gamma\hat x + \beta$.

@@ -754,6 +754,47 @@ except NotImplementedError:
     print("your cross_entropy_backward: not yet")
 
 # %% [markdown]
+# > **Where this chapter differs from the lecture notes**
+# >
+# > * **"a = 0.5 时, C 最大".** For a given label the binary cross-entropy grows without bound as the prediction moves to the wrong side; what peaks at $a = 0.5$ is the prediction's entropy.
+# > * **Focal loss.** The notes write the α-balanced cross-entropy $-\alpha_t \log p_t$ and call cross-entropy "惯用" for *regression*; the chapter implements RetinaNet's full $-\alpha_t (1 - p_t)^\gamma \log p_t$ (γ = 2, α = 0.25) for the classification branch.
+# > * **Smooth L1's β.** The notes' Smooth L1 is β = 1; the chapter follows PyTorch's `beta` argument (β = 0 gives L1).
+
+# %% [markdown]
+# ## Written questions
+#
+# Answer each question in a few sentences, in your own words, in the cell below it (replace *YOUR ANSWER HERE*). They are graded by the course staff (6 points in all), not by the autograder: `course check` and `course grade` list them as awaiting manual grading.
+#
+# **Question 1** (2 points). Why does focal loss need α as well as γ?
+
+# %% [markdown] nbgrader={"grade": true, "grade_id": "written_focal_alpha", "locked": false, "points": 2, "schema_version": 3, "solution": true, "task": false}
+# ### BEGIN SOLUTION
+# **Model answer.** γ down-weights *easy* examples, whatever their class: $(1 - p_t)^\gamma$ is tiny for the 100,000 well-classified background anchors. It does not balance positives against negatives — that is α's job, a class weight. The two interact: once γ = 2 has silenced the easy negatives, the few positives would dominate, so the best α in RetinaNet is 0.25, which *down*-weights the positives (at γ = 0, α = 0.75 was best).
+#
+# **Rubric (2 points).** 1 pt: γ focuses on hard vs easy, α weights classes (positives vs negatives). 1 pt: they interact — with γ = 2 the best α is 0.25 < 0.5.
+# ### END SOLUTION
+
+# %% [markdown]
+# **Question 2** (2 points). Why do Fast R-CNN and SSD regress boxes with Smooth L1 rather than L2 or L1?
+
+# %% [markdown] nbgrader={"grade": true, "grade_id": "written_smooth_l1", "locked": false, "points": 2, "schema_version": 3, "solution": true, "task": false}
+# ### BEGIN SOLUTION
+# **Model answer.** L2's gradient grows with the error, so a few far-off targets (bad proposals, outliers) dominate the gradient and can make training unstable; L1's gradient has constant size ±1, robust to outliers but it does not shrink near the optimum (and L1 has a kink at 0), so it oscillates. Smooth L1 is quadratic inside $|d| < \beta$ — gradient shrinking to 0 — and linear outside — gradient bounded by 1.
+#
+# **Rubric (2 points).** 1 pt: L2's unbounded gradient / outlier sensitivity. 1 pt: L1's constant gradient near 0; Smooth L1 combines both.
+# ### END SOLUTION
+
+# %% [markdown]
+# **Question 3** (2 points). With label smoothing ε over K classes, what do the optimal predicted probabilities look like, and why does that help?
+
+# %% [markdown] nbgrader={"grade": true, "grade_id": "written_label_smoothing", "locked": false, "points": 2, "schema_version": 3, "solution": true, "task": false}
+# ### BEGIN SOLUTION
+# **Model answer.** The target puts $1 - \varepsilon + \varepsilon/K$ on the right class and $\varepsilon/K$ on each other; cross-entropy is minimised when the prediction equals the target, so the optimal logit gap is finite, $\log\frac{1 - \varepsilon + \varepsilon/K}{\varepsilon/K}$. Without smoothing the optimum is $p_y = 1$, reached only as logits grow without bound: smoothing stops that, curbs over-confidence and usually improves calibration and generalisation.
+#
+# **Rubric (2 points).** 1 pt: the optimum equals the smoothed target (finite logits). 1 pt: prevents unbounded logits / over-confidence.
+# ### END SOLUTION
+
+# %% [markdown]
 # ## Summary
 #
 # * Regression: L2's gradient grows with the error (outliers dominate), L1's never shrinks (and has

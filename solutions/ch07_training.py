@@ -994,6 +994,38 @@ print(f"test accuracy {test_acc:.2%} (loss {test_loss:.3f}) after {history.epoch
 assert test_acc >= 0.98, f"LeNet-5 reached only {test_acc:.2%}"
 
 # %% [markdown]
+# > **Where this chapter differs from the lecture notes**
+# >
+# > * **Initialization.** The notes' "Gaussian × a small number" (0.01) is tested and shown to starve a deep ReLU network (a factor ≈ 0.11 per layer); Glorot for tanh, He for ReLU.
+# > * **"Divide the learning rate by 10".** ResNet did it when the error plateaued; the fixed 30-epoch steps are PyTorch's ImageNet example (errata 6f0ce85).
+# > * **Cosine.** `cosine_lr` is the clamped schedule (it stays at `lr_min` after `total` epochs); PyTorch's `CosineAnnealingLR` is periodic. Nesterov momentum is Nesterov (1983), brought to deep learning by Sutskever et al. (2013).
+# > * **"几百是比较合适的" batch size** is advice for large data sets; on 1,437 digits a few hundred leaves a handful of updates per epoch, so Tip 4 compares batches from 16 to the whole set at one learning rate.
+
+# %% [markdown]
+# ## Written questions
+#
+# Answer each question in a few sentences, in your own words, in the cell below it (replace *YOUR ANSWER HERE*). They are graded by the course staff (4 points in all), not by the autograder: `course check` and `course grade` list them as awaiting manual grading.
+#
+# **Question 1** (2 points). Why does Adam divide its moment estimates by $1 - \beta^t$? What would the first step look like without the correction (β₁ = 0.9, β₂ = 0.999)?
+
+# %% [markdown] nbgrader={"grade": true, "grade_id": "written_adam_bias", "locked": false, "points": 2, "schema_version": 3, "solution": true, "task": false}
+# ### BEGIN SOLUTION
+# **Model answer.** m and v start at 0, so early on they are biased towards 0: $E[m_t] = (1 - \beta_1^t)\,E[g]$, and likewise for v with β₂. Dividing by $1 - \beta^t$ removes that bias. Without it, step 1 would be $\text{lr}\cdot 0.1 g/\sqrt{0.001 g^2} \approx 3.2\,\text{lr}$ per coordinate instead of lr (v's bias is larger than m's), and the steps would stay mis-scaled for the first ~1000 iterations.
+#
+# **Rubric (2 points).** 1 pt: the estimates are biased towards zero because they start at 0. 1 pt: the effect — mis-scaled (≈ 3× too large) early steps.
+# ### END SOLUTION
+
+# %% [markdown]
+# **Question 2** (2 points). Why does He initialization use $\mathrm{Var}(w) = 2/\text{fan\_in}$ for ReLU layers, and what happens to a deep ReLU network initialised with std 0.01 instead?
+
+# %% [markdown] nbgrader={"grade": true, "grade_id": "written_he_init", "locked": false, "points": 2, "schema_version": 3, "solution": true, "task": false}
+# ### BEGIN SOLUTION
+# **Model answer.** A layer's output variance is $\text{fan\_in}\cdot\mathrm{Var}(w)\cdot E[x^2]$, and after a ReLU $E[x^2]$ is half the pre-activation variance; $\mathrm{Var}(w) = 2/\text{fan\_in}$ keeps the scale constant from layer to layer (forwards, and the gradients backwards). With std 0.01 each layer multiplies the scale by $0.01\sqrt{\text{fan\_in}/2}$ — about 0.11 for 256 inputs — so activations and gradients shrink geometrically with depth and the network barely trains.
+#
+# **Rubric (2 points).** 1 pt: variance preservation with the ReLU factor 2. 1 pt: a small fixed std shrinks signals geometrically (vanishing).
+# ### END SOLUTION
+
+# %% [markdown]
 # ## Summary
 #
 # * Update rules: SGD $w \leftarrow w - \eta g$; momentum accumulates a velocity (Nesterov looks

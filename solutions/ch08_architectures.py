@@ -978,3 +978,35 @@ plt.show()
 #
 # Check your whole notebook from a terminal with
 # `course check chapters/ch08_architectures/ch08_architectures.ipynb`.
+
+# %% [markdown]
+# > **Where this chapter differs from the lecture notes**
+# >
+# > * **ResNet's top-5.** The notes give both 3.57 % and 3.46 %; the chapter uses 3.57 %, the ILSVRC 2015 test error of He et al.'s six-model ensemble (a single ResNet-152: 4.49 % on validation).
+# > * **LeNet-5's year.** The notes date it 1997 in one place and 1998 in another; the chapter uses 1998 (LeCun, Bottou, Bengio & Haffner, *Proc. IEEE*).
+# > * **Ensembles vs single networks.** All four ILSVRC figures the notes quote are ensembles (AlexNet 16.4 %, VGG 7.3 %, GoogLeNet 6.67 % — the notes' 6.7 % — ResNet 3.57 %); the cost table puts single-network errors next to single-network costs (errata 5a6c651).
+# > * **MACs.** The notes' "15亿次浮点运算" for GoogLeNet are multiply-adds (MACs); FLOPs ≈ 2 × MACs. AlexNet's LRN uses torch's `alpha=5e-4` (the paper's 1e-4).
+
+# %% [markdown]
+# ## Written questions
+#
+# Answer each question in a few sentences, in your own words, in the cell below it (replace *YOUR ANSWER HERE*). They are graded by the course staff (4 points in all), not by the autograder: `course check` and `course grade` list them as awaiting manual grading.
+#
+# **Question 1** (2 points). A 56-layer plain network trains to a *higher* training error than a 20-layer one. Why is that not over-fitting, and how do residual connections fix it?
+
+# %% [markdown] nbgrader={"grade": true, "grade_id": "written_residual", "locked": false, "points": 2, "schema_version": 3, "solution": true, "task": false}
+# ### BEGIN SOLUTION
+# **Model answer.** Over-fitting would show a lower training error and a higher test error; here the training error itself is worse, so it is an optimisation problem (degradation): the deeper net could copy the shallow one and set its extra layers to the identity, but stacks of non-linear layers find the identity hard to learn. A residual block computes $x + F(x)$: the identity is the default ($F = 0$, weights near 0), and the gradient has a direct path, $\partial(x + F)/\partial x = I + \partial F/\partial x$.
+#
+# **Rubric (2 points).** 1 pt: training error is higher → optimisation, not over-fitting. 1 pt: identity as the default / direct gradient path.
+# ### END SOLUTION
+
+# %% [markdown]
+# **Question 2** (2 points). Count the weights of a 3×3 convolution from 256 to 256 channels, and of ResNet's bottleneck 1×1 (256→64) → 3×3 (64→64) → 1×1 (64→256). What does a 1×1 convolution do?
+
+# %% [markdown] nbgrader={"grade": true, "grade_id": "written_bottleneck", "locked": false, "points": 2, "schema_version": 3, "solution": true, "task": false}
+# ### BEGIN SOLUTION
+# **Model answer.** $3\cdot3\cdot256\cdot256 = 589{,}824$ against $256\cdot64 + 9\cdot64\cdot64 + 64\cdot256 = 69{,}632$ — about 8.5× fewer (and the same ratio of MACs). A 1×1 convolution is a fully-connected layer across channels applied at every position: it mixes channels and changes their number cheaply, adding a non-linearity after it (NiN's mlpconv, GoogLeNet's reductions).
+#
+# **Rubric (2 points).** 1 pt: both counts (≈ 8.5×). 1 pt: 1×1 = per-position linear map across channels, changes the channel count.
+# ### END SOLUTION

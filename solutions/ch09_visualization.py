@@ -639,3 +639,43 @@ for name, fn in {"saliency": lambda m: saliency_map(m, X20, t100[:20]),
 # * **Occlusion**: model-agnostic and easy to interpret, one forward pass per patch position.
 # * Heatmaps are hypotheses: test them (deletion) and check that they depend on the weights
 #   (randomisation) before trusting them.
+
+# %% [markdown]
+# > **Where this chapter differs from the lecture notes**
+# >
+# > * **Outside the notes.** The notes only say that deep models are hard to interpret ("可解释性差") and that ViT's self-attention makes models interpretable; saliency maps, CAM, Grad-CAM and occlusion are the course's additions.
+# > * **What a map shows.** These maps say where the *model* looks for its score, not why it is right; the chapter treats them as evidence to check, not as explanations.
+
+# %% [markdown]
+# ## Written questions
+#
+# Answer each question in a few sentences, in your own words, in the cell below it (replace *YOUR ANSWER HERE*). They are graded by the course staff (6 points in all), not by the autograder: `course check` and `course grade` list them as awaiting manual grading.
+#
+# **Question 1** (2 points). Compare a saliency map (the input gradient) with Grad-CAM: resolution, and whether each distinguishes between classes.
+
+# %% [markdown] nbgrader={"grade": true, "grade_id": "written_saliency_gradcam", "locked": false, "points": 2, "schema_version": 3, "solution": true, "task": false}
+# ### BEGIN SOLUTION
+# **Model answer.** Saliency has the input's full resolution but is noisy and often nearly the same for every class (it reflects local sensitivity, edges, saturation). Grad-CAM weights the last convolutional layer's maps by their spatially averaged gradients and keeps the positive part: class-discriminative, but coarse — the feature map's resolution (e.g. 7×7) upsampled.
+#
+# **Rubric (2 points).** 1 pt: saliency is pixel-sharp but noisy / weakly class-specific. 1 pt: Grad-CAM is class-discriminative but low-resolution.
+# ### END SOLUTION
+
+# %% [markdown]
+# **Question 2** (2 points). Why does CAM need a network that ends in global average pooling followed by one linear layer, and how does Grad-CAM lift that restriction?
+
+# %% [markdown] nbgrader={"grade": true, "grade_id": "written_cam_architecture", "locked": false, "points": 2, "schema_version": 3, "solution": true, "task": false}
+# ### BEGIN SOLUTION
+# **Model answer.** Then the class score is $\sum_k w_{ck}\,\text{mean}(A_k) = \text{mean}_{xy}\sum_k w_{ck} A_k(x, y)$, so the map $\sum_k w_{ck} A_k$ decomposes the score exactly over positions. With any other head the weights $w_{ck}$ are not defined. Grad-CAM uses $\alpha_k = \text{mean}_{xy}\,\partial y_c/\partial A_k$ instead, which for a GAP + linear head is $w_{ck}$ divided by the number of positions — CAM up to scale — and exists for any differentiable head.
+#
+# **Rubric (2 points).** 1 pt: the exact decomposition through GAP + linear. 1 pt: gradient-averaged weights generalise it (equal to CAM up to scale there).
+# ### END SOLUTION
+
+# %% [markdown]
+# **Question 3** (2 points). Occlusion sensitivity needs no gradients at all. What does it cost, and what can mislead it?
+
+# %% [markdown] nbgrader={"grade": true, "grade_id": "written_occlusion", "locked": false, "points": 2, "schema_version": 3, "solution": true, "task": false}
+# ### BEGIN SOLUTION
+# **Model answer.** One forward pass per patch position (about $(H/s)(W/s)$ passes for stride s), so it is far slower than one backward pass. The grey or black patch makes inputs unlike the training data, so a drop may come from the artificial patch rather than from hiding evidence; a patch smaller than the evidence (or a redundant object) shows no drop, a larger one blurs the map.
+#
+# **Rubric (2 points).** 1 pt: cost in forward passes. 1 pt: out-of-distribution fill or patch-size effects.
+# ### END SOLUTION

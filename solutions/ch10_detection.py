@@ -1058,3 +1058,45 @@ AnchorNMSPlayground(X_test[:20], {**coco_test, "images": coco_test["images"][:20
 # (e.g. ResNet-50), neck (FPN), head (RPN / RetinaHead / …), with box assigners (your
 # `match_anchors`), box coders (`encode_boxes` / `decode_boxes`), NMS post-processing and the COCO mAP
 # evaluator.
+
+# %% [markdown]
+# > **Where this chapter differs from the lecture notes**
+# >
+# > * **SPP's bins.** The notes' example is a 21-bin pyramid (16 + 4 + 1); SPP-net's experiments use 50 bins, {6, 3, 2, 1}, with windows ⌈a/n⌉ and stride ⌊a/n⌋ (errata 2c40d14).
+# > * **YOLO v1 predicts √w and √h**, so `yolo_decode` squares them.
+# > * **The R-CNN family's figures come with their backbones and data:** R-CNN's 53.3 % is with AlexNet and its 47 s/image with VGG16; Fast and Faster R-CNN's 65.7 % / 67.0 % are VGG16 trained on VOC 2012 trainval (68.4 % / 70.4 % on 07++12).
+# > * **"IoU > 0.5 认为定位成功"** is PASCAL VOC's rule; COCO averages AP over IoU thresholds 0.5, 0.55, …, 0.95, which `coco_map` implements.
+
+# %% [markdown]
+# ## Written questions
+#
+# Answer each question in a few sentences, in your own words, in the cell below it (replace *YOUR ANSWER HERE*). They are graded by the course staff (6 points in all), not by the autograder: `course check` and `course grade` list them as awaiting manual grading.
+#
+# **Question 1** (2 points). What does the IoU threshold of non-maximum suppression trade off, and why is NMS run per class?
+
+# %% [markdown] nbgrader={"grade": true, "grade_id": "written_nms_threshold", "locked": false, "points": 2, "schema_version": 3, "solution": true, "task": false}
+# ### BEGIN SOLUTION
+# **Model answer.** A low threshold removes duplicates aggressively but also suppresses genuinely overlapping objects (a crowd, people behind each other): lower recall. A high threshold keeps both true neighbours and duplicates: more false positives, lower precision. Per class, so that a confident box for one class (a person) never removes an overlapping box of another (the bicycle they ride).
+#
+# **Rubric (2 points).** 1 pt: the recall-vs-duplicates trade-off (crowds). 1 pt: different classes may overlap legitimately.
+# ### END SOLUTION
+
+# %% [markdown]
+# **Question 2** (2 points). Faster R-CNN's RPN labels anchors positive at IoU ≥ 0.7 and negative below 0.3. Why are anchors in between ignored, and why is the best anchor of each object positive even below 0.7?
+
+# %% [markdown] nbgrader={"grade": true, "grade_id": "written_anchor_ignore", "locked": false, "points": 2, "schema_version": 3, "solution": true, "task": false}
+# ### BEGIN SOLUTION
+# **Model answer.** An anchor with IoU 0.3–0.7 half covers an object: calling it object or background would be a noisy label, so it is left out of the loss. The best-anchor rule guarantees every ground-truth box at least one positive anchor — otherwise small or oddly shaped objects that no anchor overlaps by 0.7 would never be learned.
+#
+# **Rubric (2 points).** 1 pt: ambiguous anchors would be noisy labels. 1 pt: every object gets at least one positive.
+# ### END SOLUTION
+
+# %% [markdown]
+# **Question 3** (2 points). Why are detectors evaluated with average precision over a ranked list instead of accuracy, and what does COCO's mAP@[.5:.95] reward that VOC's AP at IoU 0.5 does not?
+
+# %% [markdown] nbgrader={"grade": true, "grade_id": "written_map", "locked": false, "points": 2, "schema_version": 3, "solution": true, "task": false}
+# ### BEGIN SOLUTION
+# **Model answer.** A detector outputs scored boxes; every score threshold gives another precision/recall pair, and the background has no countable true negatives, so accuracy is meaningless. AP is the area under the precision–recall curve: all thresholds at once. Averaging over IoU thresholds from 0.5 to 0.95 rewards tight localisation; at 0.5 a loose box counts as fully correct.
+#
+# **Rubric (2 points).** 1 pt: ranked scores / no true negatives, PR curve over all thresholds. 1 pt: averaging IoU thresholds rewards precise boxes.
+# ### END SOLUTION

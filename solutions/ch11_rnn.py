@@ -663,3 +663,44 @@ TemperatureSampler(model, vocab, sampler=sample_with_temperature, prompt="    de
 #   tanh) or explodes (ρ > 1) exponentially. Clipping by the global norm tames explosion; vanishing
 #   needs a different architecture (LSTM/GRU).
 # * Sampling with a temperature trades safety (τ < 1) for variety (τ > 1).
+
+# %% [markdown]
+# > **Where this chapter differs from the lecture notes**
+# >
+# > * **Two biases.** The notes write $h_t = f(W h_{t-1} + U x_t + b)$; the chapter follows PyTorch's `nn.RNN` — `weight_ih`, `weight_hh` and two biases `bias_ih`, `bias_hh`, whose sum is the notes' $b$.
+# > * **"理论上记忆内容可以无限长".** The chapter measures how far a gradient really travels back ($\rho^{T-1-t}$ for the spectral radius ρ), which is what makes a plain RNN learn only short-term dependencies, as the notes also say.
+# > * **Beyond the notes.** Gradient clipping and sampling with a temperature are the course's additions.
+
+# %% [markdown]
+# ## Written questions
+#
+# Answer each question in a few sentences, in your own words, in the cell below it (replace *YOUR ANSWER HERE*). They are graded by the course staff (5 points in all), not by the autograder: `course check` and `course grade` list them as awaiting manual grading.
+#
+# **Question 1** (2 points). Why does a gradient passed back through many steps of a plain RNN vanish or explode, and what does gradient clipping fix — and not fix?
+
+# %% [markdown] nbgrader={"grade": true, "grade_id": "written_bptt", "locked": false, "points": 2, "schema_version": 3, "solution": true, "task": false}
+# ### BEGIN SOLUTION
+# **Model answer.** Each step back multiplies by $W_{hh}^\top \mathrm{diag}(1 - h^2)$; over k steps that behaves like $\rho^k$ for the spectral radius ρ of $W_{hh}$ (times tanh factors ≤ 1): it vanishes for ρ < 1 and can explode for ρ > 1. Clipping rescales the whole gradient to a maximum norm, keeping its direction: it stops explosions from wrecking the weights but does nothing for vanishing gradients (that needs gating: LSTM, GRU).
+#
+# **Rubric (2 points).** 1 pt: repeated multiplication by the same matrix (spectral radius). 1 pt: clipping fixes explosion only.
+# ### END SOLUTION
+
+# %% [markdown]
+# **Question 2** (2 points). Sampling with temperature draws from $\mathrm{softmax}(z/T)$. What do T → 0, T = 1 and large T give, and why?
+
+# %% [markdown] nbgrader={"grade": true, "grade_id": "written_temperature", "locked": false, "points": 2, "schema_version": 3, "solution": true, "task": false}
+# ### BEGIN SOLUTION
+# **Model answer.** T → 0 sharpens the distribution to the arg-max: greedy, repetitive text (loops). T = 1 samples the model's own distribution. Large T flattens it towards uniform: more diverse, then random characters. Dividing logits by T scales their differences, and the softmax depends only on differences.
+#
+# **Rubric (2 points).** 1 pt: the three regimes. 1 pt: why (scaling logit differences).
+# ### END SOLUTION
+
+# %% [markdown]
+# **Question 3** (1 point). Why can a bidirectional RNN tag the words of a sentence but not generate text one character at a time?
+
+# %% [markdown] nbgrader={"grade": true, "grade_id": "written_birnn", "locked": false, "points": 1, "schema_version": 3, "solution": true, "task": false}
+# ### BEGIN SOLUTION
+# **Model answer.** Its backward half reads the sequence from the end, so each output depends on future inputs. Tagging has the whole sentence; generation has not produced the future yet.
+#
+# **Rubric (1 point).** 1 pt: the backward direction needs the future inputs.
+# ### END SOLUTION

@@ -710,6 +710,38 @@ lstm_model = results["LSTM"][0]
 LSTMGateExplorer(lstm_model.rnn, head=lstm_model.head, length=T_add)
 
 # %% [markdown]
+# > **Where this chapter differs from the lecture notes**
+# >
+# > * **GRU's cost.** A GRU does 3× a plain RNN's work per step (three gate blocks), an LSTM 4× (errata 94c17b9).
+# > * **The adding problem** we train on (values in U(0, 1), one marker in each half, target the sum) is the simplified form of later work, not Hochreiter & Schmidhuber's experiment 4.
+# > * **The forget-gate bias.** The notes describe the gates but not their initialisation; the chapter recommends and uses a forget bias of 1 (Jozefowicz et al. 2015; Sections 4 and 8) — PyTorch initialises it like every other bias.
+# > * **Variants.** Of the notes' two variants, coupled input–forget gates are implemented; peepholes are only described (PyTorch and cuDNN do not have them).
+
+# %% [markdown]
+# ## Written questions
+#
+# Answer each question in a few sentences, in your own words, in the cell below it (replace *YOUR ANSWER HERE*). They are graded by the course staff (4 points in all), not by the autograder: `course check` and `course grade` list them as awaiting manual grading.
+#
+# **Question 1** (2 points). Why does the forget-gate bias start at 1?
+
+# %% [markdown] nbgrader={"grade": true, "grade_id": "written_forget_bias", "locked": false, "points": 2, "schema_version": 3, "solution": true, "task": false}
+# ### BEGIN SOLUTION
+# **Model answer.** With bias 0 and small weights the forget gate starts at σ(0) = 0.5: the cell state is halved every step, and the gradient along the cell path, $\prod f$, is $0.5^{20} \approx 10^{-6}$ after 20 steps — long dependencies are invisible before training has begun. σ(1) ≈ 0.73 starts the LSTM remembering ($0.73^{20} \approx 2\times10^{-3}$, a thousand times more), and it can still learn to forget where that helps.
+#
+# **Rubric (2 points).** 1 pt: f = 0.5 at bias 0 makes memory and gradient decay geometrically. 1 pt: bias 1 → f ≈ 0.73, longer memory at the start, still learnable.
+# ### END SOLUTION
+
+# %% [markdown]
+# **Question 2** (2 points). Why does the cell update $c_t = f \odot c_{t-1} + i \odot g$ let gradients travel farther than a plain RNN's $h_t = \tanh(W_{hh} h_{t-1} + W_{ih} x_t + b)$?
+
+# %% [markdown] nbgrader={"grade": true, "grade_id": "written_cell_path", "locked": false, "points": 2, "schema_version": 3, "solution": true, "task": false}
+# ### BEGIN SOLUTION
+# **Model answer.** Along the direct cell path $\partial c_t/\partial c_{t-1} = \mathrm{diag}(f)$: no weight matrix and no tanh derivative, just the gate, which the network can hold near 1. The plain RNN multiplies by $W_{hh}^\top\,\mathrm{diag}(1 - h_t^2)$ at every step, whose norm is hard to keep at 1 without exploding or vanishing.
+#
+# **Rubric (2 points).** 1 pt: the additive update gives $\partial c_t/\partial c_{t-1} = f$. 1 pt: contrast with the repeated $W_{hh}$ and tanh′ factors.
+# ### END SOLUTION
+
+# %% [markdown]
 # ## Summary
 #
 # * LSTM: $c_t = f \odot c_{t-1} + i \odot g$, $h_t = o \odot \tanh(c_t)$, gates i, f, g, o from one

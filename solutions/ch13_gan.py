@@ -595,6 +595,37 @@ print(f"whole notebook: {time.perf_counter() - CHAPTER_START:.1f} s wall clock, 
       f"{time.process_time():.1f} s of CPU time in this kernel")
 
 # %% [markdown]
+# > **Where this chapter differs from the lecture notes**
+# >
+# > * **"修改生成器函数"** is the non-saturating generator loss, $-\log D(G(z))$, which the chapter implements next to the original minimax loss.
+# > * **"采用更平滑的损失函数，参见 Wasserstein GAN".** The chapter uses WGAN-GP (Gulrajani et al. 2017): a gradient penalty instead of the original WGAN's weight clipping.
+# > * **Not built here.** Conditional GANs, adversarial autoencoders and GANs with inference models (the notes' "集成推理模型的GAN") are only named; DCGAN (the notes' 卷积GAN) is described.
+
+# %% [markdown]
+# ## Written questions
+#
+# Answer each question in a few sentences, in your own words, in the cell below it (replace *YOUR ANSWER HERE*). They are graded by the course staff (4 points in all), not by the autograder: `course check` and `course grade` list them as awaiting manual grading.
+#
+# **Question 1** (2 points). Why does the generator minimise $-\log D(G(z))$ rather than the minimax game's $\log(1 - D(G(z)))$?
+
+# %% [markdown] nbgrader={"grade": true, "grade_id": "written_nonsaturating", "locked": false, "points": 2, "schema_version": 3, "solution": true, "task": false}
+# ### BEGIN SOLUTION
+# **Model answer.** Early in training D rejects the fakes confidently, $D(G(z)) \approx 0$, where $\log(1 - D)$ is flat: its gradient with respect to D's logit is $-D \approx 0$, so G learns nothing exactly when it is worst. $-\log D$ has gradient $-(1 - D) \approx -1$ there. Both push D(G(z)) up and share the same fixed point.
+#
+# **Rubric (2 points).** 1 pt: saturation when D(G(z)) ≈ 0 (vanishing gradient). 1 pt: the non-saturating loss has a large gradient there, same goal.
+# ### END SOLUTION
+
+# %% [markdown]
+# **Question 2** (2 points). What is mode collapse, and why does a Wasserstein critic with a gradient penalty help?
+
+# %% [markdown] nbgrader={"grade": true, "grade_id": "written_mode_collapse", "locked": false, "points": 2, "schema_version": 3, "solution": true, "task": false}
+# ### BEGIN SOLUTION
+# **Model answer.** G maps many z to the few samples that currently fool D; D learns to reject them and G jumps to another mode, so the samples lack diversity (the chapter's mixture: few modes covered). With the original loss, distributions with disjoint supports give D a perfect score and G little useful gradient (Jensen–Shannon saturates). The Wasserstein distance stays continuous and informative; keeping the critic 1-Lipschitz (penalising $(\lVert\nabla\rVert - 1)^2$ on interpolates) gives G gradients towards all the real mass.
+#
+# **Rubric (2 points).** 1 pt: definition (few modes, oscillation). 1 pt: the Wasserstein distance / Lipschitz critic gives useful gradients everywhere.
+# ### END SOLUTION
+
+# %% [markdown]
 # ## Summary
 #
 # * The GAN game: D minimises the binary cross-entropy on real (label 1) and fake (label 0) samples;

@@ -364,13 +364,27 @@ show([content, style], ["content: china.jpg (scikit-learn)", "style: swirls (mad
 # ## 7. Transfer
 #
 # Start from the content image and take Adam steps on the pixels (kept in [0, 1]) to minimise *your*
-# `transfer_objective`:
+# `transfer_objective`. Gatys et al. — and the lecture notes, whose content loss compares the content
+# image with a "噪声图片" — start from white noise instead: set `START = "noise"` to do the same (the
+# cell after this one compares the two starts).
 
 # %%
+START = "content"  # or "noise": white noise, as Gatys et al. and the lecture notes
+
+
+def start_image(kind, like, seed=0):
+    """The image the optimisation starts from: the content image itself, or uniform noise in [0, 1]."""
+    if kind == "content":
+        return None  # transfer() starts from the content image
+    if kind == "noise":
+        return torch.rand(like.shape, generator=torch.Generator().manual_seed(seed))
+    raise ValueError(f"START must be 'content' or 'noise', not {kind!r}")
+
+
 torch.manual_seed(0)
 start = time.perf_counter()
 result, history = transfer(content, style, extractor, content_layer, style_weights, alpha=1.0, beta=1e5,
-                           gamma=1.0, steps=steps, objective=transfer_objective)
+                           gamma=1.0, steps=steps, objective=transfer_objective, init=start_image(START, content))
 seconds = time.perf_counter() - start
 print(f"{steps} Adam steps at {size}×{size} in {seconds:.1f} s ({1000 * seconds / steps:.0f} ms per step); "
       f"style loss {history['style'][0]:.3g} → {history['style'][-1]:.3g}, content loss 0 → "
@@ -390,6 +404,23 @@ assert history["style"][-1] < 0.05 * history["style"][0], "the style loss should
 # %% [markdown]
 # The content loss starts at 0 (x = p) and grows while the style loss falls by orders of magnitude:
 # the optimiser trades content fidelity for style, at the rate β/α sets.
+#
+# ### Content or noise as the start?
+#
+# The same transfer from the other start (same steps, same weights). From noise the image has to be
+# rebuilt from the content layer's features alone; the objective is not convex, so the two starts end
+# in different images with different losses. Compare the pictures and the numbers: starting from the
+# photo is a convenience (every iterate looks like it), not a guarantee of more content at the end.
+
+# %%
+other = "noise" if START == "content" else "content"
+result_other, history_other = transfer(content, style, extractor, content_layer, style_weights, alpha=1.0,
+                                       beta=1e5, gamma=1.0, steps=steps, objective=transfer_objective,
+                                       init=start_image(other, content), progress=False)
+show([result, result_other], [f"from {START}", f"from {other}"], size=3.2)
+for name, h in ((START, history), (other, history_other)):
+    print(f"from {name:<7}: content loss {h['content'][-1]:.3g}, style loss {h['style'][-1]:.3g}, "
+          f"total {h['total'][-1]:.3g}")
 #
 # ### Which layer for content?
 #
@@ -417,6 +448,47 @@ show([small, *recon], ["original", *[f"from {k}" for k in ["relu1_1", "relu2_1",
 
 # %%
 StyleTransferExplorer(extractor, objective=transfer_objective)
+
+# %% [markdown]
+# > **Where this chapter differs from the lecture notes**
+# >
+# > * **The starting image.** Gatys et al. and the notes ("噪声图片") start the optimisation from white noise; the chapter starts from the content image by default (at step 0 the result *is* the photo, so even a short run looks like it). Set `START = "noise"` in Section 7 to follow them; the cell after it runs both starts and prints their final losses.
+# > * **Layers.** The notes take content from conv4 and style from conv1–conv5: with VGG-19 the chapter uses relu4_2 and relu1_1…relu5_1 (as Gatys et al.); offline, a random-filter CNN with the pixels and relu1_1…relu4_1 for style and relu4_1 for content.
+# > * **No download.** Without a local VGG-19 file the extractor is random and untrained; random convolutional features already transfer texture and colour.
+
+# %% [markdown]
+# ## Written questions
+#
+# Answer each question in a few sentences, in your own words, in the cell below it (replace *YOUR ANSWER HERE*). They are graded by the course staff (5 points in all), not by the autograder: `course check` and `course grade` list them as awaiting manual grading.
+#
+# **Question 1** (2 points). Why does the Gram matrix capture style but not content?
+
+# %% [markdown] nbgrader={"grade": true, "grade_id": "written_gram", "locked": false, "points": 2, "schema_version": 3, "solution": true, "task": false}
+# ### BEGIN SOLUTION
+# **Model answer.** $G = FF^\top/(HW)$ sums over all positions: it records which channels fire *together* (colours, strokes, textures) and is unchanged if the positions are shuffled, so the arrangement — the content — is gone. The content loss compares the feature maps F themselves, position by position.
+#
+# **Rubric (2 points).** 1 pt: the sum over positions discards where. 1 pt: channel co-occurrence = texture/style; content compares F directly.
+# ### END SOLUTION
+
+# %% [markdown]
+# **Question 2** (2 points). What changes when the optimisation starts from white noise instead of the content image?
+
+# %% [markdown] nbgrader={"grade": true, "grade_id": "written_init", "locked": false, "points": 2, "schema_version": 3, "solution": true, "task": false}
+# ### BEGIN SOLUTION
+# **Model answer.** From the content image the content loss starts at 0 and every iterate looks like the photo, style being added step by step, so even a short run gives a usable result. From noise the image has to be rebuilt from the content layer's features alone: the early iterates are noise and it needs enough steps. The objective is not convex, so the two starts reach different images and losses (in this chapter the noise start even ends with a slightly lower content loss), and noise starts differ from seed to seed.
+#
+# **Rubric (2 points).** 1 pt: the content start begins at content loss 0 (usable early), noise must rebuild the image from features. 1 pt: non-convex objective — different results, seed dependence; no claim that one start always keeps more content.
+# ### END SOLUTION
+
+# %% [markdown]
+# **Question 3** (1 point). What does the total-variation term add?
+
+# %% [markdown] nbgrader={"grade": true, "grade_id": "written_tv", "locked": false, "points": 1, "schema_version": 3, "solution": true, "task": false}
+# ### BEGIN SOLUTION
+# **Model answer.** It penalises differences between neighbouring pixels, suppressing the high-frequency noise and checkerboard patterns that optimising raw pixels for CNN features produces.
+#
+# **Rubric (1 point).** 1 pt: smoothness prior against high-frequency artifacts.
+# ### END SOLUTION
 
 # %% [markdown]
 # ## Summary

@@ -1005,3 +1005,44 @@ for name, (_, _, size) in variants.items():
 # `from course_lib.glossary import show_glossary; show_glossary("ch15")`.
 #
 # Check your whole notebook from a terminal with `course check chapters/ch15_compression/ch15_compression.ipynb`.
+
+# %% [markdown]
+# > **Where this chapter differs from the lecture notes**
+# >
+# > * **1–2 bits.** The notes list 1/2-bit quantization; the chapter's post-training quantization goes down to int8 (and fp16): lower needs quantization-aware training.
+# > * **Distillation's +0.5–2 %** is the notes' figure for large data sets; on the 1,437 clean digits the chapter measures no gain beyond the seed-to-seed spread and explains why.
+# > * **FFT and Winograd.** The notes' "FFT for 7×7, 9×9" is measured: the crossover is about 7×7 here; Winograd F(2×2, 3×3) uses 16 instead of 36 multiplies per output tile.
+
+# %% [markdown]
+# ## Written questions
+#
+# Answer each question in a few sentences, in your own words, in the cell below it (replace *YOUR ANSWER HERE*). They are graded by the course staff (6 points in all), not by the autograder: `course check` and `course grade` list them as awaiting manual grading.
+#
+# **Question 1** (2 points). Why are convolution weights quantized per output channel, and why symmetric for weights but affine (with a zero point) for ReLU activations?
+
+# %% [markdown] nbgrader={"grade": true, "grade_id": "written_per_channel", "locked": false, "points": 2, "schema_version": 3, "solution": true, "task": false}
+# ### BEGIN SOLUTION
+# **Model answer.** Filters' ranges differ by orders of magnitude; one scale per tensor is set by the largest, so small filters get only a few levels or round to 0. A scale per channel fits each filter. Weights are centred on 0, so symmetric quantization (zero point 0) wastes little and keeps the integer products simple; activations after a ReLU are all ≥ 0, so an affine range [0, max] uses all 256 levels where a symmetric one would waste half.
+#
+# **Rubric (2 points).** 1 pt: per-channel ranges differ. 1 pt: symmetric for zero-centred weights, affine for one-sided activations.
+# ### END SOLUTION
+
+# %% [markdown]
+# **Question 2** (2 points). Why does 90 % unstructured sparsity rarely make a network faster on a CPU or GPU, while pruning whole channels does?
+
+# %% [markdown] nbgrader={"grade": true, "grade_id": "written_structured", "locked": false, "points": 2, "schema_version": 3, "solution": true, "task": false}
+# ### BEGIN SOLUTION
+# **Model answer.** Dense kernels (GEMM, cuDNN) compute zeros like any other number; exploiting scattered zeros needs sparse formats whose indexing overhead and irregular memory access cancel the savings until sparsity is very high or the hardware supports it. Removing channels makes the tensors smaller, so the ordinary dense kernels simply do less work — at a larger accuracy cost per parameter removed.
+#
+# **Rubric (2 points).** 1 pt: dense hardware does not skip scattered zeros. 1 pt: channel pruning yields smaller dense layers.
+# ### END SOLUTION
+
+# %% [markdown]
+# **Question 3** (2 points). Why is the soft-target term of the distillation loss multiplied by T²?
+
+# %% [markdown] nbgrader={"grade": true, "grade_id": "written_distill_t2", "locked": false, "points": 2, "schema_version": 3, "solution": true, "task": false}
+# ### BEGIN SOLUTION
+# **Model answer.** The soft targets are softmaxes at temperature T; the gradient of their cross-entropy with respect to the student's logits is $(q - p)/T$, and for large T the difference $q - p$ itself shrinks like $1/T$, so the gradient scales as $1/T^2$. Multiplying by $T^2$ keeps the soft term's weight relative to the hard-label term the same when T changes (Hinton et al., 2015).
+#
+# **Rubric (2 points).** 1 pt: the soft gradient scales as 1/T². 1 pt: T² keeps the balance with the hard loss independent of T.
+# ### END SOLUTION

@@ -745,6 +745,47 @@ print("unmatched queries, trained to say 'no object':", sorted(set(range(5)) - s
 print("query 3 is almost on object 1 too, but object 1 is taken by query 0: no duplicate, no NMS needed")
 
 # %% [markdown]
+# > **Where this chapter differs from the lecture notes**
+# >
+# > * **"可训练出可解释性的模型".** The notes credit self-attention with interpretability; the chapter draws the attention maps and adds a caution — attention weights show where information flows, not why the model decides.
+# > * **The block.** The chapter's `EncoderBlock` is pre-norm (LayerNorm before attention and MLP, as ViT), not the original post-norm Transformer.
+# > * **Detection.** DETR and Deformable DETR, which the notes list as the Transformer branch of detection, are only described.
+
+# %% [markdown]
+# ## Written questions
+#
+# Answer each question in a few sentences, in your own words, in the cell below it (replace *YOUR ANSWER HERE*). They are graded by the course staff (6 points in all), not by the autograder: `course check` and `course grade` list them as awaiting manual grading.
+#
+# **Question 1** (2 points). Why are attention scores divided by $\sqrt{d_k}$?
+
+# %% [markdown] nbgrader={"grade": true, "grade_id": "written_sqrt_dk", "locked": false, "points": 2, "schema_version": 3, "solution": true, "task": false}
+# ### BEGIN SOLUTION
+# **Model answer.** For queries and keys with independent unit-variance components, $q\cdot k$ has variance $d_k$: with $d_k = 64$ the scores have a standard deviation of 8, the softmax saturates to nearly one-hot and its gradients become tiny. Dividing by $\sqrt{d_k}$ brings the variance back to 1.
+#
+# **Rubric (2 points).** 1 pt: the dot product's variance grows with $d_k$. 1 pt: saturated softmax → vanishing gradients.
+# ### END SOLUTION
+
+# %% [markdown]
+# **Question 2** (2 points). Why does a Transformer need positional encodings?
+
+# %% [markdown] nbgrader={"grade": true, "grade_id": "written_positions", "locked": false, "points": 2, "schema_version": 3, "solution": true, "task": false}
+# ### BEGIN SOLUTION
+# **Model answer.** Self-attention is permutation-equivariant: permuting the tokens permutes the outputs the same way, so without extra information the model cannot tell "dog bites man" from "man bites dog" or where a patch lies. Adding a position vector (sinusoidal, or learned as in ViT) to each token gives it that information.
+#
+# **Rubric (2 points).** 1 pt: attention is order-agnostic (permutation-equivariant). 1 pt: positions are added to the tokens.
+# ### END SOLUTION
+
+# %% [markdown]
+# **Question 3** (2 points). Why does a ViT need much more data (or augmentation) than a CNN to do as well?
+
+# %% [markdown] nbgrader={"grade": true, "grade_id": "written_vit_data", "locked": false, "points": 2, "schema_version": 3, "solution": true, "task": false}
+# ### BEGIN SOLUTION
+# **Model answer.** A CNN builds in locality and translation equivariance (small shared kernels); a ViT has almost none — only the patch split — so it must learn them from data. Dosovitskiy et al.'s ViT falls behind ResNets when trained on ImageNet-1k alone and overtakes them after pre-training on ImageNet-21k or JFT-300M.
+#
+# **Rubric (2 points).** 1 pt: fewer inductive biases. 1 pt: must learn them from data (the paper's pre-training result or equivalent).
+# ### END SOLUTION
+
+# %% [markdown]
 # ## Summary
 #
 # - Attention = softmax(QKᵀ/√E)V: a data-dependent weighted mean; the √E keeps the softmax from

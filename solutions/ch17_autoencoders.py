@@ -732,6 +732,46 @@ explorer.set_z(*np.median(mu_v[y_test == 0], axis=0))
 explorer
 
 # %% [markdown]
+# > **Where this chapter differs from the lecture notes**
+# >
+# > * **反卷积 → 转置卷积.** The notes call the transposed convolution 反卷积 ("deconvolution"); it does not invert a convolution, so the course uses 转置卷积 (errata 51d97dd).
+# > * **VAE.** The notes only name the variational autoencoder; the chapter derives its loss (a Bernoulli decoder's negative ELBO with the closed-form KL).
+
+# %% [markdown]
+# ## Written questions
+#
+# Answer each question in a few sentences, in your own words, in the cell below it (replace *YOUR ANSWER HERE*). They are graded by the course staff (6 points in all), not by the autograder: `course check` and `course grade` list them as awaiting manual grading.
+#
+# **Question 1** (2 points). Why does a VAE sample $z = \mu + \sigma \odot \varepsilon$ with $\varepsilon \sim N(0, I)$ instead of drawing $z \sim N(\mu, \sigma^2)$ directly?
+
+# %% [markdown] nbgrader={"grade": true, "grade_id": "written_reparam", "locked": false, "points": 2, "schema_version": 3, "solution": true, "task": false}
+# ### BEGIN SOLUTION
+# **Model answer.** Backpropagation cannot pass through a random draw whose distribution depends on the parameters. Writing z as a deterministic, differentiable function of μ, σ and noise that does not depend on them lets the gradient of the reconstruction loss reach the encoder, with much lower variance than score-function (REINFORCE) estimators.
+#
+# **Rubric (2 points).** 1 pt: sampling is not differentiable in μ, σ. 1 pt: the noise is moved outside, z is differentiable (low-variance gradient).
+# ### END SOLUTION
+
+# %% [markdown]
+# **Question 2** (2 points). Why can transposed convolutions leave checkerboard artifacts, and what are two common fixes?
+
+# %% [markdown] nbgrader={"grade": true, "grade_id": "written_checkerboard", "locked": false, "points": 2, "schema_version": 3, "solution": true, "task": false}
+# ### BEGIN SOLUTION
+# **Model answer.** When the kernel size is not a multiple of the stride, the kernel stamps overlap unevenly: with K = 3, S = 2 every other output pixel receives two contributions and its neighbours one, a periodic pattern the network must learn to cancel. Fixes: a kernel divisible by the stride (K = 4, S = 2), or upsampling (nearest or bilinear) followed by an ordinary convolution (Odena et al., 2016).
+#
+# **Rubric (2 points).** 1 pt: uneven overlap when K is not divisible by S. 1 pt: either fix.
+# ### END SOLUTION
+
+# %% [markdown]
+# **Question 3** (2 points). What does the KL term of the VAE loss do, and what happens if it is dropped or weighted too strongly?
+
+# %% [markdown] nbgrader={"grade": true, "grade_id": "written_kl", "locked": false, "points": 2, "schema_version": 3, "solution": true, "task": false}
+# ### BEGIN SOLUTION
+# **Model answer.** It pulls each $q(z|x)$ towards $N(0, I)$, so the codes fill a smooth region around 0 and decoding a sample from the prior gives a plausible image. Without it the model is a plain autoencoder: codes spread out, the prior's samples fall into holes and decode to garbage. Too strong a weight makes the posterior ignore x (posterior collapse): blurry, average reconstructions.
+#
+# **Rubric (2 points).** 1 pt: regularises codes towards the prior so sampling works. 1 pt: either failure mode.
+# ### END SOLUTION
+
+# %% [markdown]
 # ## Summary
 #
 # - A **transposed convolution** stamps the kernel once per input pixel, S pixels apart:

@@ -8,7 +8,8 @@ submission graded (the notebook is handed in unchanged: 0 points, without a cras
 each step land in ``test-artifacts/browser/assignments-*.png``.
 
 And the instructor's side: ``course review`` opens formgrader on a graded run, where a manual score
-and comment are given (``formgrader-*.png``).
+and comment are given to a test cell and a written answer is scored (``formgrader-*.png``); ``course
+export`` then puts those scores into ``export/grades.csv`` with the rest.
 """
 
 from __future__ import annotations
@@ -38,6 +39,8 @@ pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("browser")]
 
 CHAPTER = "ch03_pooling"
 NOTE = "Zero padding wins over negative inputs: pad with -inf."
+WRITTEN = "written_spp_windows"
+WRITTEN_NOTE = "Right about the left-out row; say why adaptive bins cover it."
 
 
 def _start_lab(home: Path, exchange: Path) -> tuple[subprocess.Popen, str, str]:
@@ -180,7 +183,9 @@ def test_submit_through_the_assignments_tab_then_collect_and_grade(tmp_path, bui
 def test_formgrader_reviews_a_graded_run_and_keeps_manual_scores(tmp_path, build_env, monkeypatch):
     """``course review GRADED``: formgrader lists the graded students with their scores, shows a
     submission with the grader's reason in its test cell, and a manual score and comment typed there
-    land in the gradebook — and survive a later ``course review`` after a regrade."""
+    land in the gradebook — and survive a later ``course review`` after a regrade. A written answer,
+    "awaiting manual grading" in grades.csv, is scored there too, and ``course export`` writes it (and
+    the overridden test score) into ``export/grades.csv``."""
     from nbgrader.api import Gradebook
 
     from tests.test_roundtrip import _make_submissions
@@ -205,6 +210,15 @@ def test_formgrader_reviews_a_graded_run_and_keeps_manual_scores(tmp_path, build
             comment = gb.find_comment("max_pool2d", CHAPTER, CHAPTER, "wrong")
             return grade.auto_score, grade.manual_score, comment.manual_comment
 
+    def written_grade() -> tuple:
+        with Gradebook(f"sqlite:///{graded / 'gradebook.db'}") as gb:
+            grade = gb.find_grade(WRITTEN, CHAPTER, CHAPTER, "wrong")
+            comment = gb.find_comment(WRITTEN, CHAPTER, CHAPTER, "wrong")
+            return grade.auto_score, grade.manual_score, comment.manual_comment
+
+    before = {r["exercise"]: r for r in csv.DictReader((graded / "grades.csv").open()) if r["student"] == "wrong"}
+    assert before[WRITTEN]["score"] == "" and before[WRITTEN]["reason"] == "awaiting manual grading", before
+
     try:
         base = _wait_for_server(server, port, token, log_path)
         assert "Wrote 3 submission(s) into the gradebook" in log_path.read_text()
@@ -217,7 +231,7 @@ def test_formgrader_reviews_a_graded_run_and_keeps_manual_scores(tmp_path, build
             page.get_by_role("button", name="Show All Names").click()   # anonymous by default
             rows.filter(has_text="wrong").wait_for(timeout=10_000)
             assert rows.count() == 3, page.content()[:3000]
-            assert "12 / 15" in rows.filter(has_text="wrong").inner_text()
+            assert "12 / 19" in rows.filter(has_text="wrong").inner_text()   # 15 autograded + 4 written
             page.screenshot(path=ARTIFACTS / "formgrader-0-submissions.png")
             rows.filter(has_text="wrong").locator("a:visible").first.click()
 
@@ -230,14 +244,36 @@ def test_formgrader_reviews_a_graded_run_and_keeps_manual_scores(tmp_path, build
             comment = page.locator("textarea#max_pool2d-comment")
             comment.fill(NOTE)
             comment.press("Tab")
+            # the written answer: the student's text is there, with nbgrader's manual score box
+            answer = page.locator(f"input.score#{WRITTEN}")
+            answer.scroll_into_view_if_needed()
+            assert "left out" in page.content() or "never pooled" in page.content()
+            answer.fill("2")
+            answer.press("Tab")
+            written_comment = page.locator(f"textarea#{WRITTEN}-comment")
+            written_comment.fill(WRITTEN_NOTE)
+            written_comment.press("Tab")
             deadline = time.monotonic() + 30                # formgrader saves in the background
-            while stored()[1:] != (1, NOTE) and time.monotonic() < deadline:
+            while ((stored()[1:], written_grade()[1:]) != ((1, NOTE), (2, WRITTEN_NOTE))
+                   and time.monotonic() < deadline):
                 time.sleep(0.5)
             page.screenshot(path=ARTIFACTS / "formgrader-1-manual-score.png")
     finally:
         _stop(server)
 
     assert stored() == (0, 1, NOTE), stored()
+    assert written_grade() == (None, 2, WRITTEN_NOTE), written_grade()
+
+    # the export: grades.csv's rows with the scores staff gave
+    proc = _course("export", str(graded), env=build_env)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    exported = {(r["student"], r["exercise"]): r for r in csv.DictReader((graded / "export" / "grades.csv").open())}
+    assert exported[("wrong", WRITTEN)]["score"] == "2" and exported[("wrong", WRITTEN)]["reason"] == WRITTEN_NOTE
+    assert exported[("wrong", "max_pool2d")]["score"] == "1"
+    assert "score set by staff (the grader gave 0)" in exported[("wrong", "max_pool2d")]["reason"]
+    assert exported[("correct", WRITTEN)]["score"] == "" and "awaiting" in exported[("correct", WRITTEN)]["reason"]
+    assert exported[("blank", WRITTEN)]["score"] == "0"
+    assert "written answer(s) still awaiting manual grading" in proc.stdout
     # a regrade of another student: `course review` rewrites that submission only
     (subs / "blank.ipynb").unlink()
     nbformat.write(nbformat.read(subs / "correct.ipynb", as_version=4), subs / "blank.ipynb")
@@ -250,3 +286,4 @@ def test_formgrader_reviews_a_graded_run_and_keeps_manual_scores(tmp_path, build
     _, written = prepare_review(Course(ROOT), graded)
     assert written == [f"blank/{CHAPTER}"], written
     assert stored()[1:] == (1, NOTE)
+    assert written_grade()[1:] == (2, WRITTEN_NOTE)

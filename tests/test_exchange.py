@@ -3,12 +3,12 @@ release → fetch → (work) → submit → collect → grade → return → fet
 
 from __future__ import annotations
 
-import csv
 import os
 
 import nbformat
 import pytest
 
+from tests._rows import autograded_rows
 from tests.test_roundtrip import MISTAKES, _course, _solution_sources
 
 pytestmark = pytest.mark.slow
@@ -56,7 +56,7 @@ def test_release_fetch_submit_collect_grade_return(tmp_path, build_env):
     proc = _course("grade", submitted, "--chapter", "ch03", "--out", str(graded), env=env)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     totals: dict[str, float] = {}
-    for row in csv.DictReader((graded / "grades.csv").open()):
+    for row in autograded_rows(graded / "grades.csv"):
         totals[row["student"]] = totals.get(row["student"], 0) + float(row["score"])
     assert totals["alice"] == 15 and totals["bob"] == 0 and 0 < totals["carol"] < 15, totals
 

@@ -6,7 +6,6 @@ temporary directory on a free port and stopped afterwards; as root it runs as th
 
 from __future__ import annotations
 
-import csv
 import glob
 import os
 import pwd
@@ -19,6 +18,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
+from tests._rows import autograded_rows
 from tests.test_roundtrip import MISTAKES, _course, _solution_sources, _submission
 
 CHAPTER = "ch03_pooling"
@@ -63,7 +63,8 @@ def _scores(db_url: str) -> dict[str, dict[str, float]]:
     with Gradebook(db_url) as gb:
         sub_nbs = {s.student.id: gb.find_submission_notebook(CHAPTER, CHAPTER, s.student.id)
                    for s in gb.find_assignment(CHAPTER).submissions}
-        return {student: {g.name.removeprefix("test_"): float(g.score) for g in nb.grades}
+        return {student: {g.name.removeprefix("test_"): float(g.score) for g in nb.grades
+                          if not g.name.startswith("written_")}
                 for student, nb in sub_nbs.items()}
 
 
@@ -73,7 +74,7 @@ def _grade(subs: Path, out: Path, db_url: str, build_env: dict) -> dict[str, dic
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "Published" in proc.stdout and "***" not in db_url
     csv_scores: dict[str, dict[str, float]] = {}
-    for row in csv.DictReader((out / "grades.csv").open()):
+    for row in autograded_rows(out / "grades.csv"):
         csv_scores.setdefault(row["student"], {})[row["exercise"]] = float(row["score"])
     return csv_scores
 

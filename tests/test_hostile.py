@@ -9,7 +9,6 @@ course" on the machine is not readable from the kernel or the judge.
 
 from __future__ import annotations
 
-import csv
 import hashlib
 import html as html_module
 import json
@@ -25,6 +24,7 @@ import numpy as np
 import pytest
 
 from autograder.course import Course
+from tests._rows import autograded_rows
 
 ROOT = Path(__file__).resolve().parents[1]
 COURSE = Course(ROOT)
@@ -252,7 +252,7 @@ def test_hostile_class(tmp_path, build_env, request):
     assert proc.returncode == 0, proc.stdout + proc.stderr
 
     rows: dict[str, dict[str, dict]] = {}
-    for r in csv.DictReader((out / "grades.csv").open()):
+    for r in autograded_rows(out / "grades.csv"):
         rows.setdefault(r["student"], {})[r["exercise"]] = r
 
     def lost(student: str) -> dict[str, str]:
@@ -308,7 +308,7 @@ def test_speed_check_is_timed_by_the_grader(tmp_path, build_env):
                            "--out", str(out), "--workers", "1", "--no-feedback"],
                           capture_output=True, text=True, timeout=900, env=build_env)
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    rows = {r["exercise"]: r for r in csv.DictReader((out / "grades.csv").open())}
+    rows = {r["exercise"]: r for r in autograded_rows(out / "grades.csv")}
     lost = {ex for ex, r in rows.items() if float(r["score"]) < float(r["max"])}
     assert lost == {"conv2d"}, {ex: rows[ex]["reason"] for ex in lost}
     assert "Vectorise" in rows["conv2d"]["reason"]

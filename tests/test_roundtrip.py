@@ -20,6 +20,7 @@ import pytest
 
 from autograder.build import leaked_lines
 from autograder.course import Course
+from tests._rows import autograded_rows
 
 ROOT = Path(__file__).resolve().parents[1]
 COURSE = Course(ROOT)
@@ -77,6 +78,16 @@ def test_grade_correct_blank_wrong(chapter, tmp_path, build_env):
 
     rows = list(csv.DictReader((out / "grades.csv").open()))
     assert list(rows[0]) == ["student", "chapter", "exercise", "score", "max", "reason"]
+    # written questions: scored by people — awaiting manual grading (empty score, never 0) when answered,
+    # 0 when left as released; never part of the autograded totals below
+    written = {(r["student"], r["exercise"]): r for r in rows if r["exercise"].startswith("written_")}
+    assert 2 <= len({ex for _, ex in written}) <= 3, "each chapter ends with 2-3 written questions"
+    for (student, _), row in written.items():
+        if student in ("correct", "wrong"):
+            assert row["score"] == "" and row["reason"] == "awaiting manual grading", row
+        elif student == "blank":
+            assert row["score"] == "0" and row["reason"] == "no answer written", row
+    rows = [r for r in rows if not r["exercise"].startswith("written_")]
     by_student: dict[str, list[dict]] = {}
     for row in rows:
         by_student.setdefault(row["student"], []).append(row)
@@ -112,6 +123,7 @@ def test_grade_correct_blank_wrong(chapter, tmp_path, build_env):
     reason_start = lost[0]["reason"].split(":", 1)[1].strip()[:40]
     assert reason_start in html_module.unescape(wrong_html), "the feedback lost the reason"
     assert "full marks" in proc.stdout and "not a valid notebook" in proc.stdout
+    assert "awaiting manual grading" in proc.stdout
 
 
 def test_nbgrader_layout_and_check_command(tmp_path, build_env):
@@ -231,7 +243,7 @@ def test_hostile_submissions(tmp_path, build_env):
     proc = _course(*args, env=build_env)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     rows: dict[str, dict[str, dict]] = {}
-    for r in csv.DictReader((tmp_path / "out" / "grades.csv").open()):
+    for r in autograded_rows(tmp_path / "out" / "grades.csv"):
         rows.setdefault(r["student"], {})[r["exercise"]] = r
 
     def lost(student):
@@ -313,7 +325,7 @@ def test_sandbox_hides_solutions_and_blocks_writes_and_the_network(tmp_path, bui
             proc = _course("grade", str(subs), "--chapter", chapter, "--out", str(out), "--workers", "1",
                            "--no-feedback", mode, env=build_env)
             assert proc.returncode == 0, proc.stdout + proc.stderr
-            rows = {r["exercise"]: r for r in csv.DictReader((out / "grades.csv").open())}
+            rows = {r["exercise"]: r for r in autograded_rows(out / "grades.csv")}
             scores[mode] = rows
     assert all(float(r["score"]) == float(r["max"]) for r in scores["--sandbox"].values()), scores["--sandbox"]
     assert float(scores["--unsafe"]["max_pool2d"]["score"]) == 0
