@@ -187,12 +187,34 @@ class _SwappedConcat(arch.InceptionV1):
         return torch.cat([self.branch2(x), self.branch1(x), self.branch3(x), self.branch4(x)], dim=1)
 
 
-class _WrongOrder(nn.Module):
+class _OtherOrder(nn.Module):
+    """The reference's layer names, registered in another order (convolutions first)."""
+
     def __init__(self, c_in, c_out, stride=1):
         super().__init__()
         self.conv1 = nn.Conv2d(c_in, c_out, 3, stride, 1, bias=False)
         self.conv2 = nn.Conv2d(c_out, c_out, 3, 1, 1, bias=False)
+        self.downsample = (nn.Sequential(nn.Conv2d(c_in, c_out, 1, stride, bias=False), nn.BatchNorm2d(c_out))
+                           if stride != 1 or c_in != c_out else None)
         self.bn1, self.bn2 = nn.BatchNorm2d(c_out), nn.BatchNorm2d(c_out)
+
+    def forward(self, x):
+        identity = x if self.downsample is None else self.downsample(x)
+        return torch.relu(self.bn2(self.conv2(torch.relu(self.bn1(self.conv1(x))))) + identity)
+
+
+class _WrongOrder(nn.Module):
+    """Names of its own, and an order the reference's cannot be matched with."""
+
+    def __init__(self, c_in, c_out, stride=1):
+        super().__init__()
+        self.a = nn.Conv2d(c_in, c_out, 3, stride, 1, bias=False)
+        self.b = nn.Conv2d(c_out, c_out, 3, 1, 1, bias=False)
+        self.c, self.d = nn.BatchNorm2d(c_out), nn.BatchNorm2d(c_out)
+
+
+def test_module_checks_pair_layers_by_name_in_any_registration_order():
+    check("basic_block", lambda *a, **k: _OtherOrder(*a, **k))
 
 
 @pytest.mark.parametrize(("name", "fn", "message"), [

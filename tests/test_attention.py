@@ -203,8 +203,20 @@ def test_module_checks_pass_a_right_block_and_name_the_mistakes():
     relu = _notebook(BLOCK.replace("nn.GELU()", "nn.ReLU()"))
     with pytest.raises(CheckFailure, match="ReLU instead of GELU"):
         check("encoder_block", relu["EncoderBlock"])
-    renamed = _notebook(BLOCK.replace("self.mlp", "self.ffn"))
-    with pytest.raises(CheckFailure, match=r"Missing: mlp\.0\.weight"):
-        check("encoder_block", renamed["EncoderBlock"])
+    # fair to other layouts: the reference's names registered in another order are paired by name,
+    # other names in the reference's order by position; a wrong size is named either way
+    reordered = _notebook(BLOCK.replace("""        self.norm1 = nn.LayerNorm(dim)
+        self.attn = nn.MultiheadAttention(dim, num_heads, batch_first=True)
+        self.norm2 = nn.LayerNorm(dim)
+""", """        self.norm2 = nn.LayerNorm(dim)
+        self.attn = nn.MultiheadAttention(dim, num_heads, batch_first=True)
+        self.norm1 = nn.LayerNorm(dim)
+"""))
+    check("encoder_block", reordered["EncoderBlock"])
+    check("encoder_block", _notebook(BLOCK.replace("self.mlp", "self.ffn"))["EncoderBlock"])
+    wide = _notebook(BLOCK.replace("nn.Linear(dim, mlp_dim), nn.GELU(), nn.Linear(mlp_dim, dim)",
+                                   "nn.Linear(dim, 2 * mlp_dim), nn.GELU(), nn.Linear(2 * mlp_dim, dim)"))
+    with pytest.raises(CheckFailure, match=r"your `mlp\.0\.weight` has shape \(32, 8\), expected \(16, 8\)"):
+        check("encoder_block", wide["EncoderBlock"])
     with pytest.raises(CheckFailure, match="switched off"):
         check("encoder_block", att.EncoderBlock)

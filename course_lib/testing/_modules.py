@@ -1,14 +1,17 @@
-"""Checking an exercise whose answer is a torch module (used by Chapter 8's specs).
+"""Checking an exercise whose answer is a torch module — the one mechanism for every chapter that
+has them (Chapter 8's architectures, Chapter 16's encoder block and ViT).
 
 A module is checked against the reference in three steps, and the first difference is explained:
 
-1. its parameters and buffers, in the order the module registers them, must have the reference's
-   shapes (the message names the first entry that differs, and the totals);
-2. with the *same* weights (random ones copied into both, by position), both run on the same random
-   input — in evaluation mode, then in training mode with the same random seed (so dropout masks
-   agree) — and every layer's input and output is compared, in the order the reference runs them:
-   the message names the layer;
-3. the final outputs are compared.
+1. its parameters and buffers must have the reference's shapes. They are paired by name when the
+   student used the reference's names (in any order), else in the order the module registers them;
+   the message names the first entry that differs, and the totals;
+2. with the *same* weights (random ones copied into both, entry by paired entry), both run on the
+   same random input — in evaluation mode, then (unless the exercise says otherwise) in training
+   mode with the same random seed, so dropout masks agree — and every layer's input and output is
+   compared, in the order the reference runs them: the message names the layer;
+3. the final outputs are compared. When they differ, the exercise's common mistakes (``variants``:
+   each computed with the reference's weights) are tried, and a match is named.
 
 The engine compares a result with ``got == expected``; the reference side returns a
 :class:`ModuleExpectation` whose ``__eq__`` runs these checks and raises :class:`CheckFailure`.
@@ -19,6 +22,7 @@ the student's kernel only records what the module computes, the grader compares.
 from __future__ import annotations
 
 import contextlib
+import inspect
 import math
 import zlib
 
@@ -26,7 +30,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from .core import CheckFailure, Expectation, describe_call
+from .core import REFERENCE_PACKAGE, CheckFailure, Expectation, describe_call, forbidden
 
 __all__ = ["ModuleExpectation", "ModuleReference", "probe_threads", "same_threads"]
 
@@ -67,41 +71,53 @@ class ModuleExpectation(Expectation):
     :meth:`verify` (the grader) builds the reference, runs it the same way and compares.
     """
 
-    def __init__(self, call: str, build, inputs, seed: int = 0, order_hint: str = "", constants=None):
+    def __init__(self, call: str, build, inputs, seed: int = 0, order_hint: str = "", constants=None,
+                 variants=None, forbid: tuple[str, ...] = (), training: bool = True):
         self.call, self.build, self.inputs, self.seed = call, build, inputs, seed
         self.order_hint, self.constants = order_hint, constants or {}
+        self.variants = variants or {}  # label → f(reference with the agreed weights, input): a common mistake
+        self.forbid, self.training = tuple(forbid), training
         self._skeleton = None
 
     def __repr__(self) -> str:
         return f"the module {self.call} should return"
 
-    def skeleton(self) -> tuple[list[tuple[str, tuple[int, ...]]], int]:
-        """The reference's registered tensors (name, shape) and parameter count, built on torch's meta device."""
+    def skeleton(self) -> tuple[list[tuple[str, tuple[int, ...]]], int, list[str]]:
+        """The reference's registered tensors (name, shape), parameter count and class names (its own
+        and its bases'), built on torch's meta device."""
         if self.build is None:
             return self._skeleton
         with torch.device("meta"):
             ref = self.build()
-        return _shapes(_entries(ref)), sum(p.numel() for p in ref.parameters())
+        return _shapes(_entries(ref)), sum(p.numel() for p in ref.parameters()), _type_names(type(ref))
 
     def __getstate__(self) -> dict:
-        """What travels to the grader's judge process: the reference's skeleton as data, never its builder
-        (the judge process holding the student's code has no reference to call)."""
+        """What travels to the grader's judge process: the reference's skeleton as data, never its
+        builder nor the variants, which run it (the judge process holding the student's code has no
+        reference to call)."""
         state = dict(self.__dict__)
-        state["_skeleton"], state["build"] = self.skeleton(), None
+        state["_skeleton"], state["build"], state["variants"] = self.skeleton(), None, {}
         return state
 
     def _passes(self) -> list[tuple[tuple, bool]]:
         """(input shape, training?) of each forward pass: every shape in evaluation mode, then the
-        first in training mode (batch statistics, dropout)."""
-        return [(tuple(s), False) for s in self.inputs] + [(tuple(self.inputs[0]), True)]
+        first in training mode (batch statistics, dropout) unless the exercise has no training mode."""
+        return [(tuple(s), False) for s in self.inputs] + ([(tuple(self.inputs[0]), True)] if self.training else [])
 
     # ------------------------------------------------------------------ 1. registered tensors
     def _match_entries(self, mine, theirs, n_got: int, n_ref: int, constants) -> None:
         """``mine``/``theirs``: (name, shape) in registration order; ``constants``: ref key → the
-        student's initial values of the entry in that position."""
+        student's initial values of the entry paired with it."""
         __tracebackhide__ = True
         totals = f"In total your module has {n_got:,} parameters, the reference {n_ref:,}."
-        for i in range(max(len(mine), len(theirs))):
+        by_name = _by_name([k for k, _ in mine], [k for k, _ in theirs])
+        if by_name:  # the reference's names, in any order: each entry's shape by its name
+            shapes = dict(mine)
+            for ref_name, ref_shape in theirs:
+                if shapes[ref_name] != ref_shape:
+                    raise CheckFailure(f"{self.call}: your `{ref_name}` has shape {shapes[ref_name]}, expected "
+                                       f"{ref_shape}. {totals}")
+        for i in range(0 if by_name else max(len(mine), len(theirs))):  # other names: by registration order
             if i >= len(mine):
                 name, shape = theirs[i]
                 raise CheckFailure(f"{self.call}: your module is missing `{name}` {shape} (entry #{i + 1} "
@@ -117,9 +133,10 @@ class ModuleExpectation(Expectation):
                     f"{self.call}: parameter/buffer #{i + 1} in registration order is your `{name}` "
                     f"{shape}, but the reference's is `{ref_name}` {ref_shape}. {totals} "
                     f"{self.order_hint}".strip())
+        pair = _pair([k for k, _ in mine], [k for k, _ in theirs])
         ref_keys = [k for k, _ in theirs]
         for ref_key, value in self.constants.items():
-            name = mine[ref_keys.index(ref_key)][0]
+            name = mine[pair[ref_keys.index(ref_key)]][0]
             t = torch.as_tensor(constants[ref_key])
             if not torch.all(t == value):
                 raise CheckFailure(f"{self.call}: `{name}` should start with every value equal to {value} "
@@ -146,37 +163,45 @@ class ModuleExpectation(Expectation):
     # ------------------------------------------------------------------ kernel side
     def probe(self, got) -> dict:
         __tracebackhide__ = True
-        if isinstance(got, ModuleExpectation):   # the exercise's own reference, run as a submission
+        own_reference = isinstance(got, ModuleExpectation)  # the exercise's own reference, run as a submission
+        if own_reference:
             got = got.build()
         if not isinstance(got, nn.Module):
             raise CheckFailure(f"{self.call} should return an nn.Module (an nn.Sequential or an instance of "
                                f"your class), got {type(got).__name__}. Did you forget a `return`?")
-        theirs, ref_params = self.skeleton()
+        theirs, ref_params, ref_types = self.skeleton()
+        if REFERENCE_PACKAGE in self.forbid and ref_types[0].startswith(REFERENCE_PACKAGE + ".") \
+                and ref_types[0] in _type_names(type(got)) and not own_reference:
+            raise CheckFailure(f"{self.call} is (a subclass of) the course's reference, which is switched off for "
+                               "this exercise: write your own class.")
         mine = _entries(got)
-        is_float = [t.is_floating_point() for _, t in mine]
-        data = {"entries": [[name, list(t.shape), flt] for (name, t), flt in zip(mine, is_float, strict=True)],
+        is_float_mine = [t.is_floating_point() for _, t in mine]
+        data = {"entries": [[name, list(t.shape), flt] for (name, t), flt in zip(mine, is_float_mine, strict=True)],
                 "n_params": sum(p.numel() for p in got.parameters()),
-                "fixed": {name: t.detach().clone() for (name, t), flt in zip(mine, is_float, strict=True) if not flt},
+                "fixed": {name: t.detach().clone() for (name, t), flt in zip(mine, is_float_mine, strict=True)
+                          if not flt},
                 "constants": {}, "passes": [], "threads": probe_threads()}
         ref_keys = [k for k, _ in theirs]
-        for ref_key in self.constants:
-            i = ref_keys.index(ref_key)
-            if i < len(mine):
-                data["constants"][ref_key] = mine[i][1].detach().clone()
         try:
+            pair = _pair([k for k, _ in mine], ref_keys)
+            for ref_key in self.constants:
+                i = ref_keys.index(ref_key)
+                if i < len(pair) and pair[i] < len(mine):
+                    data["constants"][ref_key] = mine[pair[i]][1].detach().clone()
             self._match_entries(_shapes(mine), theirs, data["n_params"], ref_params, data["constants"])
-        except (CheckFailure, KeyError):
+        except (CheckFailure, KeyError, IndexError):
             return data                          # the grader finds the same difference in the entries
-        values = self._weights(theirs, is_float)
+        values = self._weights(theirs, [is_float_mine[j] for j in pair])
         with torch.no_grad():
-            got.load_state_dict({name: v for (name, _), v in zip(mine, values, strict=True) if v is not None},
+            got.load_state_dict({mine[j][0]: v for j, v in zip(pair, values, strict=True) if v is not None},
                                 strict=False)
         ref_to_mine = _ref_to_mine([k for k, _ in mine], ref_keys)
         for shape, training in self._passes():
-            data["passes"].append(self._observe(got, ref_to_mine, shape, training))
+            forbid = () if own_reference else self.forbid
+            data["passes"].append(self._observe(got, ref_to_mine, shape, training, forbid))
         return data
 
-    def _observe(self, got, ref_to_mine, shape, training) -> dict:
+    def _observe(self, got, ref_to_mine, shape, training, forbid=()) -> dict:
         """One forward pass of the student's module: every mapped layer's first input and output."""
         modules = dict(got.named_modules())
         rec: dict[str, list] = {}
@@ -189,9 +214,12 @@ class ModuleExpectation(Expectation):
         error, out = None, None
         try:
             got.train(training)
-            with torch.no_grad(), torch.random.fork_rng():
+            with torch.no_grad(), torch.random.fork_rng(), \
+                    forbidden(getattr(got.forward, "__func__", got.forward), forbid, self.call):
                 torch.manual_seed(self.seed)                # the same dropout masks as the reference's
                 out = got(self._input(shape))
+        except CheckFailure:
+            raise                                           # a forbidden module was used: said at once
         except Exception as err:
             error = f"{type(err).__name__}: {err}"[:2000]
         finally:
@@ -210,12 +238,13 @@ class ModuleExpectation(Expectation):
             ref = self.build()
         theirs = _shapes(_entries(ref))
         mine = [(str(name), tuple(int(s) for s in shape)) for name, shape, _ in data["entries"]]
-        is_float = [bool(flt) for _, _, flt in data["entries"]]
         self._match_entries(mine, theirs, int(data["n_params"]), sum(p.numel() for p in ref.parameters()),
                             data["constants"])
+        pair = _pair([k for k, _ in mine], [k for k, _ in theirs])
+        is_float = [bool(data["entries"][j][2]) for j in pair]
         values = self._weights(theirs, is_float)
-        ref.load_state_dict({ref_name: torch.as_tensor(data["fixed"][name]) if v is None else v
-                             for (ref_name, _), (name, _), v in zip(theirs, mine, values, strict=True)}, assign=True)
+        ref.load_state_dict({ref_name: torch.as_tensor(data["fixed"][mine[j][0]]) if v is None else v
+                             for (ref_name, _), j, v in zip(theirs, pair, values, strict=True)}, assign=True)
         ref_to_mine = _ref_to_mine([k for k, _ in mine], [k for k, _ in theirs])
         passes = data["passes"]
         if len(passes) != len(self._passes()):
@@ -223,7 +252,29 @@ class ModuleExpectation(Expectation):
                                f"expected {len(self._passes())}.")
         with same_threads(data.get("threads")):
             for (shape, training), observed in zip(self._passes(), passes, strict=True):
-                self._compare_forward(ref, ref_to_mine, shape, training, observed)
+                try:
+                    self._compare_forward(ref, ref_to_mine, shape, training, observed)
+                except CheckFailure:
+                    self._name_the_mistake(ref, shape, training, observed)
+                    raise
+
+    def _name_the_mistake(self, ref, shape, training, observed) -> None:
+        """Raise a clearer failure when the student's output is that of one of the exercise's
+        common mistakes (computed with the reference's modules and the same weights)."""
+        __tracebackhide__ = True
+        if not self.variants or training or observed.get("out") is None:
+            return
+        out = torch.as_tensor(np.asarray(observed["out"]))
+        ref.eval()
+        for label, variant in self.variants.items():
+            with torch.no_grad(), torch.random.fork_rng():
+                torch.manual_seed(self.seed)
+                try:
+                    expected = variant(ref, self._input(shape))
+                except Exception:  # a variant that does not apply to this configuration
+                    continue
+            if expected.shape == out.shape and _close(out, expected):
+                raise CheckFailure(f"{self.call}: with the same weights your output is that of {label}.")
 
     # ------------------------------------------------------------------ 3. layer by layer
     def _compare_forward(self, ref, ref_to_mine, shape, training, observed):
@@ -234,7 +285,8 @@ class ModuleExpectation(Expectation):
         hooks = []
         for ref_name in ref_to_mine:
             def ref_hook(mod, args, out, ref_name=ref_name):
-                if ref_name not in rec_ref:
+                if ref_name not in rec_ref and args and isinstance(args[0], torch.Tensor) \
+                        and isinstance(out, torch.Tensor):  # (attention returns a tuple: its parts are compared)
                     seen_ref.append(ref_name)
                     rec_ref[ref_name] = (args[0].detach().clone(), out.detach().clone())  # before in-place ops
             hooks.append(ref_modules[ref_name].register_forward_hook(ref_hook))
@@ -289,11 +341,35 @@ def _shapes(entries) -> list[tuple[str, tuple[int, ...]]]:
     return [(name, tuple(t.shape)) for name, t in entries]
 
 
+def _type_names(cls: type) -> list[str]:
+    """``module.QualName`` of a class and of its bases (compared by name, without importing them)."""
+    return [f"{c.__module__}.{c.__qualname__}" for c in cls.__mro__]
+
+
+def _by_name(my_keys, ref_keys) -> bool:
+    """Did the student register the reference's names (in whatever order)?"""
+    return len(my_keys) == len(ref_keys) and set(my_keys) == set(ref_keys)
+
+
+def _pair(my_keys, ref_keys) -> list[int]:
+    """For each of the reference's entries, the index of the student's entry that plays its part:
+    the one of the same name when the student used the reference's names, else the one in the same
+    position of registration order."""
+    if _by_name(my_keys, ref_keys):
+        index = {k: i for i, k in enumerate(my_keys)}
+        return [index[k] for k in ref_keys]
+    return list(range(min(len(my_keys), len(ref_keys))))
+
+
 def _ref_to_mine(my_keys, ref_keys) -> dict[str, str]:
-    """The reference's layer → the student's layer that plays its part (by registration order)."""
+    """The reference's layer → the student's layer that plays its part (see :func:`_pair`). The
+    module itself (the owner of a top-level parameter such as ViT's ``cls_token``) is left out: its
+    output is the final output, compared last."""
     pairs: dict[str, str] = {}
-    for name, ref_name in zip(my_keys, ref_keys, strict=True):
-        pairs.setdefault(_owner(ref_name), _owner(name))
+    for ref_index, my_index in enumerate(_pair(my_keys, ref_keys)):
+        ref_owner = _owner(ref_keys[ref_index])
+        if ref_owner:
+            pairs.setdefault(ref_owner, _owner(my_keys[my_index]))
     return pairs
 
 
@@ -310,20 +386,35 @@ def _first_diff(a: torch.Tensor, b: torch.Tensor) -> str:
 
 
 class ModuleReference:
-    """The reference of a module exercise: called like the student's function, returns a
-    :class:`ModuleExpectation`. ``__code__`` is the builder's, so failure messages name the arguments."""
+    """The reference of a module exercise: called like the student's function (or class), returns a
+    :class:`ModuleExpectation`. ``__code__`` names the builder's arguments, so failure messages do too.
 
-    def __init__(self, name, builder, inputs, order_hint="", constants=None):
+    ``inputs(*args, **kwargs)`` gives the input shapes of the forward passes; ``variants`` the
+    exercise's common mistakes (see :class:`ModuleExpectation`); ``forbid`` what the student's
+    forward may not use; ``training=False`` for exercises without a training mode."""
+
+    def __init__(self, name, builder, inputs, order_hint="", constants=None, variants=None, forbid=(),
+                 training=True):
         self.name, self.builder, self.inputs = name, builder, inputs
         self.order_hint, self.constants = order_hint, constants
+        self.variants, self.forbid, self.training = variants, tuple(forbid), training
 
     @property
     def __code__(self):
-        return self.builder.__code__  # looked up when first needed: the builder is an answer, imported late
+        # looked up when first needed: the builder is an answer, imported late
+        target = self.builder.resolve() if hasattr(type(self.builder), "resolve") else self.builder
+        if not isinstance(target, type):
+            return target.__code__
+        names = [p.name for p in inspect.signature(target).parameters.values()
+                 if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]  # a class: its __init__'s, without self
+        namespace: dict = {}
+        exec(f"def {target.__name__}({', '.join(names)}): pass", namespace)  # our own names, never input
+        return namespace[target.__name__].__code__
 
     def __call__(self, *args, **kwargs):
         names = self.__code__.co_varnames[:self.__code__.co_argcount]
         call = describe_call(self.name, args, kwargs, names)
         constants = self.constants(*args, **kwargs) if callable(self.constants) else self.constants
         return ModuleExpectation(call, lambda: self.builder(*args, **kwargs), self.inputs(*args, **kwargs),
-                                 seed=zlib.crc32(call.encode()) % 1000, order_hint=self.order_hint, constants=constants)
+                                 seed=zlib.crc32(call.encode()) % 1000, order_hint=self.order_hint, constants=constants,
+                                 variants=self.variants, forbid=self.forbid, training=self.training)

@@ -1,28 +1,26 @@
 """Exercise specifications for Chapter 16 (attention and Vision Transformers).
 
 The numpy exercises are compared with :mod:`course_lib.reference.attention` value by value. The two torch
-exercises return modules (:class:`EncoderBlock`, :class:`VisionTransformer`): the reference side
-returns a :class:`ModuleCheck` whose ``==`` copies the same random weights into both modules (by
-the names of their parameters), runs both on the same input and, when the outputs differ, says
-which common mistake (post-norm, a missing residual, ReLU for GELU, ...) the output matches.
+exercises return modules (:class:`EncoderBlock`, :class:`VisionTransformer`) and are checked by the
+course's one module check (:mod:`course_lib.testing._modules`, as Chapter 8's are): the same random
+weights in both modules (paired by the names of their parameters), both run on the same input, layer
+by layer, and, when the outputs differ, which common mistake (post-norm, a missing residual, ReLU
+for GELU, ...) the output matches.
 """
 
 from __future__ import annotations
-
-import copy
-import math
 
 import numpy as np
 import torch
 from torch import nn
 
 from ._cases import randn
-from ._modules import probe_threads, same_threads
-from .core import REFERENCE_PACKAGE, Case, CheckFailure, Exercise, Expectation, answers, forbidden
+from ._modules import ModuleReference
+from .core import REFERENCE_PACKAGE, Case, Exercise, answers
 
 att = answers("attention")  # the answers, imported when first used
 
-__all__ = ["EXERCISES", "ModuleCheck"]
+__all__ = ["EXERCISES"]
 
 _TORCH_FORBID = (REFERENCE_PACKAGE,)      # torch is allowed for the modules, the course's references are not
 
@@ -255,145 +253,23 @@ _VIT_VARIANTS = {
 }
 
 
-def _type_names(cls: type) -> list[str]:
-    """``module.QualName`` of a class and of its bases (a class compared by name, without importing it)."""
-    return [f"{c.__module__}.{c.__qualname__}" for c in cls.__mro__]
+def _vit_inputs(*args, **kwargs) -> list[tuple[int, ...]]:
+    """The input shape of ``VisionTransformer(...)``'s forward pass: three images."""
+    import inspect
+
+    bound = inspect.signature(att.VisionTransformer.resolve()).bind(*args, **kwargs)
+    bound.apply_defaults()
+    size, channels = bound.arguments["image_size"], bound.arguments["in_channels"]
+    return [(3, channels, size, size)]
 
 
-class ModuleCheck(Expectation):
-    """Reference side of a module exercise: ``student_module == ModuleCheck(...)`` checks it.
-
-    :meth:`probe` (the student's kernel) records the module's parameter names and shapes, loads the
-    agreed random weights and records its output on the agreed input; :meth:`verify` (the grader)
-    runs the reference the same way and compares.
-    """
-
-    def __init__(self, name, ref, input_shape, variants, seed=0, forbid=_TORCH_FORBID):
-        self.name, self.ref, self.input_shape, self.variants = name, ref, tuple(input_shape), variants
-        self.seed, self.forbid = seed, forbid
-        self._shapes = self._ref_type = None
-
-    def __repr__(self):
-        return f"ModuleCheck({self.name})"
-
-    def __getstate__(self) -> dict:
-        """What travels to the grader's judge process: the reference's parameter names and shapes and
-        its class's name, as data — never the reference module itself, nor the variants (which run it)."""
-        state = dict(self.__dict__)
-        state["_shapes"] = self.shapes()
-        state["_ref_type"] = _type_names(type(self.ref)) if self.ref is not None else self._ref_type
-        state["ref"], state["variants"] = None, {}
-        return state
-
-    def shapes(self) -> dict[str, tuple[int, ...]]:
-        """The reference's state_dict: name → shape."""
-        if self.ref is None:
-            return dict(self._shapes)
-        return {k: tuple(v.shape) for k, v in self.ref.state_dict().items()}
-
-    def _keys(self, mine: dict[str, tuple]) -> None:
-        __tracebackhide__ = True
-        theirs = self.shapes()
-        missing = [f"{k} {v}" for k, v in theirs.items() if k not in mine]
-        extra = [f"{k} {v}" for k, v in mine.items() if k not in theirs]
-        if missing or extra:
-            raise CheckFailure(
-                f"{self.name}: the module's parameters must have the names of the exercise's layout. "
-                + (f"Missing: {', '.join(missing)}. " if missing else "")
-                + (f"Not expected: {', '.join(extra)}. " if extra else "")
-                + "Name the layers exactly as the exercise says (e.g. self.norm1, self.attn, self.mlp).")
-        for k, v in theirs.items():
-            if mine[k] != v:
-                raise CheckFailure(f"{self.name}: `{k}` has shape {mine[k]}, expected {v}.")
-
-    def _agreed(self) -> tuple[dict, torch.Tensor]:
-        """The random weights (by the reference's names) and the input both modules run on."""
-        gen = torch.Generator().manual_seed(self.seed)
-        state = {}
-        for k, shape in self.shapes().items():  # 1/sqrt(fan_in) for matrices, 1/2 for vectors
-            state[k] = torch.randn(shape, generator=gen) / (math.prod(shape[1:]) ** 0.5 if len(shape) > 1 else 2.0)
-        return state, torch.randn(self.input_shape, generator=gen)
-
-    def probe(self, got) -> dict:
-        __tracebackhide__ = True
-        own_reference = isinstance(got, ModuleCheck)  # the exercise's reference run as a submission (tests)
-        if own_reference:
-            got = copy.deepcopy(got.ref)
-        if not isinstance(got, nn.Module):
-            raise CheckFailure(f"{self.name} should build an nn.Module, got {type(got).__name__}.")
-        reference_type = _type_names(type(self.ref)) if self.ref is not None else self._ref_type
-        if reference_type[0] in _type_names(type(got)) and not own_reference:
-            raise CheckFailure(f"{self.name} is (a subclass of) the course's reference: write your own class.")
-        data = {"keys": {k: list(v.shape) for k, v in got.state_dict().items()}, "out": None, "out_type": "",
-                "error": None, "threads": probe_threads()}
-        try:
-            self._keys({k: tuple(v) for k, v in data["keys"].items()})
-        except CheckFailure:
-            return data                               # the grader finds the same difference in the keys
-        state, x = self._agreed()
-        with torch.no_grad():
-            got.load_state_dict(state)
-        got.eval()
-        with torch.no_grad():
-            try:
-                with forbidden(getattr(got.forward, "__func__", got.forward), () if own_reference else self.forbid,
-                               self.name):
-                    out = got(x.clone())
-            except CheckFailure:
-                raise
-            except Exception as err:
-                data["error"] = f"{type(err).__name__}: {err}"[:2000]
-                return data
-        data["out"] = out.detach() if isinstance(out, torch.Tensor) else None
-        data["out_type"] = type(out).__name__
-        return data
-
-    def verify(self, data: dict) -> None:
-        __tracebackhide__ = True
-        self._keys({str(k): tuple(int(s) for s in v) for k, v in data["keys"].items()})
-        state, x = self._agreed()
-        self.ref.load_state_dict(state)
-        self.ref.eval()
-        with torch.no_grad(), same_threads(data.get("threads")):
-            expected = self.ref(x)
-        if data["error"] is not None:
-            raise CheckFailure(f"{self.name}: calling the module on an input of shape {self.input_shape} "
-                               f"raised {data['error']}")
-        if data["out"] is None:
-            raise CheckFailure(f"{self.name}: forward should return a tensor, got {data['out_type']}.")
-        out = torch.as_tensor(np.asarray(data["out"]))
-        if out.shape != expected.shape:
-            raise CheckFailure(f"{self.name}: on an input of shape {self.input_shape} the output has shape "
-                               f"{tuple(out.shape)}, expected {tuple(expected.shape)}.")
-        if torch.allclose(out, expected, rtol=1e-4, atol=1e-5):
-            return
-        diff = float((out - expected).abs().max())
-        with torch.no_grad():
-            for label, variant in self.variants.items():
-                if torch.allclose(out, variant(self.ref, x), rtol=1e-4, atol=1e-5):
-                    raise CheckFailure(f"{self.name}: with the same weights your output is that of {label}.")
-        raise CheckFailure(f"{self.name}: with the same weights as the reference (evaluation mode), on an input of "
-                           f"shape {self.input_shape}, the outputs differ by up to {diff:.3g}. Check the order of "
-                           "the steps against the exercise's formula.")
-
-
-def _block_check(dim, num_heads, mlp_dim, seq_len=5, batch=2, seed=0):
-    return ModuleCheck(f"EncoderBlock(dim={dim}, num_heads={num_heads}, mlp_dim={mlp_dim})",
-                       att.EncoderBlock(dim, num_heads, mlp_dim), (batch, seq_len, dim), _BLOCK_VARIANTS, seed)
-
-
-def encoder_block_reference(dim, num_heads, mlp_dim):
-    """What ``EncoderBlock(dim, num_heads, mlp_dim)`` must equal (a :class:`ModuleCheck`)."""
-    return _block_check(dim, num_heads, mlp_dim)
-
-
-def vision_transformer_reference(image_size=8, patch_size=2, in_channels=1, num_classes=10, dim=32, depth=2,
-                                 num_heads=4, mlp_dim=64):
-    """What ``VisionTransformer(...)`` must equal (a :class:`ModuleCheck`)."""
-    ref = att.VisionTransformer(image_size, patch_size, in_channels, num_classes, dim, depth, num_heads, mlp_dim)
-    call = (f"VisionTransformer(image_size={image_size}, patch_size={patch_size}, in_channels={in_channels}, "
-            f"num_classes={num_classes}, dim={dim}, depth={depth}, num_heads={num_heads}, mlp_dim={mlp_dim})")
-    return ModuleCheck(call, ref, (3, in_channels, image_size, image_size), _VIT_VARIANTS)
+#: The two module exercises, checked like every module exercise of the course (``_modules``):
+#: parameters paired by name, the same random weights in both, layer by layer in evaluation mode
+#: (neither block has dropout), and a named common mistake when the output is one of them.
+_ENCODER_BLOCK = ModuleReference("EncoderBlock", att.EncoderBlock, lambda dim, num_heads, mlp_dim: [(2, 5, dim)],
+                                 variants=_BLOCK_VARIANTS, forbid=_TORCH_FORBID, training=False)
+_VISION_TRANSFORMER = ModuleReference("VisionTransformer", att.VisionTransformer, _vit_inputs,
+                                      variants=_VIT_VARIANTS, forbid=_TORCH_FORBID, training=False)
 
 
 def _block_visible():
@@ -443,8 +319,8 @@ EXERCISES = {
                                     atol=1e-10),
     "patchify": Exercise("patchify", att.patchify, _patch_visible, _patch_hidden,
                          hint="(N, C, H, W) → (N, (H/P)·(W/P), C·P·P)."),
-    "encoder_block": Exercise("encoder_block", encoder_block_reference, _block_visible, _block_hidden,
+    "encoder_block": Exercise("encoder_block", _ENCODER_BLOCK, _block_visible, _block_hidden,
                               forbid=_TORCH_FORBID),
-    "vision_transformer": Exercise("vision_transformer", vision_transformer_reference, _vit_visible, _vit_hidden,
+    "vision_transformer": Exercise("vision_transformer", _VISION_TRANSFORMER, _vit_visible, _vit_hidden,
                                    forbid=_TORCH_FORBID),
 }
