@@ -449,7 +449,7 @@ class RemoteFunction:
     """The student's function ``name``, called in a judge process; used in the grader exactly like a
     local function by :func:`~course_lib.testing.core.run_exercise` and the extra checks."""
 
-    remote_judged = True  # course_lib.testing.core.forbidden() leaves the grader's modules alone
+    remote_judged = True  # course_lib.testing._forbid.forbidden() leaves the grader's modules alone
 
     def __init__(self, session: JudgeSession, name: str, exercise) -> None:
         self.session, self.exercise = session, exercise
