@@ -14,18 +14,17 @@ import nbformat
 from nbclient import NotebookClient
 
 from .course import Course, CourseError, nbgrader_env
-from .grading import (
+from .grading import autograde
+from .results import (
     AWAITING,
     ExerciseResult,
     StudentResult,
-    Submission,
-    _chapter_of,
-    autograde,
     exercise_name,
     graded_cells,
     reasons_from_notebook,
     written_cells,
 )
+from .submissions import Submission, _chapter_of
 
 __all__ = ["check_notebook"]
 

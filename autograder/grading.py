@@ -7,20 +7,15 @@ the batch. Every run grades into a fresh copy of the gradebook: a score is alway
 
 from __future__ import annotations
 
-import csv
 import hashlib
 import json
-import os
 import re
 import secrets
 import shutil
 import subprocess
-import sys
-import textwrap
 import threading
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor, as_completed
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import nbformat
@@ -28,163 +23,33 @@ from tqdm.auto import tqdm
 
 from .build import ensure_source
 from .course import DEFAULT_MEMORY_LIMIT, Course, CourseError, run_nbgrader, write_config
+from .results import (
+    _ANSI,
+    AWAITING,
+    NO_ANSWER,
+    ExerciseResult,
+    StudentResult,
+    csv_safe,
+    exercise_name,
+    format_table,
+    grade_id,
+    graded_cells,
+    is_written,
+    read_csv,
+    reasons_from_notebook,
+    write_csv,
+    written_cells,
+)
+from .submissions import Submission, discover, read_submitted, restore_missing_cells
 
+# grading.py runs nbgrader; results.py (scores, reasons, grades.csv) and submissions.py (finding and
+# reading notebooks) are re-exported here for the command line and the tests.
 __all__ = ["AWAITING", "NO_ANSWER", "ExerciseResult", "StudentResult", "Submission", "autograde", "csv_safe",
            "discover", "draw_seeds", "exercise_name", "grade_id", "is_written", "read_csv", "read_submitted",
            "graded_cells", "reasons_from_notebook", "restore_missing_cells", "write_csv", "written_cells",
            "format_table"]
 
-#: The reason of a written answer no person has scored yet (its score is ``None``, never 0).
-AWAITING = "awaiting manual grading"
-#: The reason of a written answer left as released (nbgrader scores an unchanged answer cell 0 itself).
-NO_ANSWER = "no answer written"
-
-_ANSI = re.compile(r"\x1b\[[0-9;]*m")
-
-
-@dataclass(frozen=True)
-class Submission:
-    student: str
-    chapter: str
-    path: Path
-    note: str = ""  # how the file was found, when it is not where or what it should be
-
-
-@dataclass
-class ExerciseResult:
-    """One graded cell's result. ``score`` is ``None`` for a written answer awaiting manual grading."""
-
-    exercise: str
-    score: float | None
-    max_score: float
-    reason: str = ""
-
-    @property
-    def written(self) -> bool:
-        """A written question, scored by people (in formgrader), not by the grader."""
-        return is_written(self.exercise)
-
-    @property
-    def pending(self) -> bool:
-        return self.score is None
-
-
-@dataclass
-class StudentResult:
-    student: str
-    chapter: str
-    exercises: list[ExerciseResult] = field(default_factory=list)
-    problem: str = ""  # what went wrong with the notebook as a whole (time limit, invalid JSON, ...)
-    notes: list[str] = field(default_factory=list)  # what the grader repaired (e.g. restored test cells)
-    feedback: Path | None = None
-    cached: bool = False  # reused from an earlier run: same notebook, same tests, same limits
-
-    @property
-    def score(self) -> float:
-        """Points of the autograded exercises (written answers are counted apart: :attr:`written_score`)."""
-        return sum(e.score for e in self.exercises if not e.written)
-
-    @property
-    def max_score(self) -> float:
-        return sum(e.max_score for e in self.exercises if not e.written)
-
-    @property
-    def written_score(self) -> float:
-        """Points given so far to written answers (by staff, or 0 for an answer left blank)."""
-        return sum(e.score for e in self.exercises if e.written and not e.pending)
-
-    @property
-    def written_max(self) -> float:
-        return sum(e.max_score for e in self.exercises if e.written)
-
-    @property
-    def pending(self) -> float:
-        """Points of written answers no person has scored yet."""
-        return sum(e.max_score for e in self.exercises if e.pending)
-
-    def total_text(self) -> str:
-        """``12/15`` or ``12/15 + written 2/6 (4 awaiting manual grading)``."""
-        text = f"{self.score:g}/{self.max_score:g}"
-        if self.written_max:
-            text += f" + written {self.written_score:g}/{self.written_max:g}"
-            if self.pending:
-                text += f" ({self.pending:g} {AWAITING})"
-        return text
-
-
-#: grade_id prefix of a written question's answer cell (a markdown cell graded by people).
-WRITTEN_PREFIX = "written_"
-
-
-def is_written(name: str) -> bool:
-    """Whether an exercise name or grade_id is a written question (``written_…``)."""
-    return name.startswith(WRITTEN_PREFIX)
-
-
-def exercise_name(grade_id: str) -> str:
-    """``test_conv2d_naive`` → ``conv2d_naive``; a written question keeps its id (``written_…``)."""
-    return grade_id.removeprefix("test_")
-
-
-def grade_id(exercise: str) -> str:
-    """The grade cell of an exercise: ``conv2d_naive`` → ``test_conv2d_naive``, ``written_…`` unchanged."""
-    return exercise if is_written(exercise) else f"test_{exercise}"
-
-
-def graded_cells(notebook: nbformat.NotebookNode) -> list[tuple[str, float]]:
-    """(grade_id, points) of the auto-graded cells of a notebook, in order."""
-    cells = []
-    for cell in notebook.cells:
-        meta = cell.metadata.get("nbgrader", {})
-        if meta.get("grade") and cell.cell_type == "code":
-            cells.append((meta["grade_id"], float(meta.get("points", 0))))
-    return cells
-
-
-def written_cells(notebook: nbformat.NotebookNode) -> list[tuple[str, float]]:
-    """(grade_id, points) of the written questions' answer cells (markdown, graded by people), in order."""
-    cells = []
-    for cell in notebook.cells:
-        meta = cell.metadata.get("nbgrader", {})
-        if meta.get("grade") and meta.get("solution") and cell.cell_type == "markdown":
-            cells.append((meta["grade_id"], float(meta.get("points", 0))))
-    return cells
-
-
-def _first_error(cell) -> str | None:
-    for out in cell.get("outputs", []):
-        if out.get("output_type") == "error":
-            value = _ANSI.sub("", str(out.get("evalue", ""))).strip()
-            return f"{out.get('ename', 'Error')}: {value}" if value else out.get("ename", "")
-    return None
-
-
-def reasons_from_notebook(notebook: nbformat.NotebookNode) -> dict[str, str]:
-    """grade_id → the error a graded cell ended with ("CheckFailure: ..."), for cells that failed.
-
-    When the student's own code cell before it already failed (a MemoryError, a SyntaxError), that
-    error is named first: it, not the NameError that follows, is what the student must fix.
-    """
-    reasons, earlier = {}, None
-    for cell in notebook.cells:
-        if cell.cell_type != "code":
-            continue
-        meta = cell.metadata.get("nbgrader", {})
-        error = _first_error(cell)
-        if not meta.get("grade"):
-            if error and not error.startswith("NotRun"):
-                earlier = (meta.get("grade_id") or "a code cell", error)
-            continue
-        if error:
-            if earlier and not error.startswith(("NotRun", "TimeLimit", "KernelDied")):
-                error = f"your cell {earlier[0]} failed first with {earlier[1]} — then {error}"
-            reasons[meta["grade_id"]] = error
-        earlier = None
-    return reasons
-
-
 _ERROR_LINE = re.compile(r"^\s*([A-Za-z_][\w.]*(Error|Exception|Exit|Interrupt))\b:?.*$")
-
 
 #: Errors of the grading machinery, in words a student understands.
 _EXPLAINED = {
@@ -202,147 +67,6 @@ def _last_error(log: str) -> str:
         if name in last:
             return f"{words} [{last}]"
     return last
-
-
-def _student_id(name: str) -> str:
-    sid = re.sub(r"[^A-Za-z0-9_.-]+", "_", name).strip("._") or "student"
-    return sid
-
-
-def _pick(notebooks: list[Path], chapter: str | None) -> tuple[Path, str]:
-    """The notebook of a submitted chapter folder, and a note when it was not the obvious one."""
-    expected = f"{chapter}.ipynb" if chapter else None
-    chosen = next((p for p in notebooks if p.name == expected), notebooks[0])
-    notes = []
-    if expected and chosen.name != expected:
-        notes.append(f"graded `{chosen.name}` (expected {expected})")
-    if len(notebooks) > 1:
-        notes.append("ignored " + ", ".join(f"`{p.name}`" for p in notebooks if p != chosen))
-    return chosen, "; ".join(notes)
-
-
-def _chapter_of(path: Path, course: Course) -> str | None:
-    """The chapter a notebook belongs to, from its metadata or its graded cells."""
-    try:
-        nb = nbformat.reads(read_submitted(path), as_version=4)
-    except Exception:
-        return None
-    chapter = nb.metadata.get("course", {}).get("chapter")
-    if chapter in course.chapter_names():
-        return chapter
-    ids = {gid for gid, _ in graded_cells(nb)}
-    for ch in course.chapter_names():
-        if ids and ids <= set(_chapter_grade_ids(course, ch)):
-            return ch
-    return None
-
-
-def _chapter_grade_ids(course: Course, chapter: str) -> list[str]:
-    nb_path = course.chapter_notebook(chapter)
-    if not nb_path.exists():
-        return []
-    return [gid for gid, _ in graded_cells(nbformat.read(nb_path, as_version=4))]
-
-
-def discover(submissions: Path, course: Course, chapter: str | None = None) -> list[Submission]:
-    """Find submissions in either layout.
-
-    - nbgrader's ``submitted/<student>/<chapter>/<notebook>.ipynb``;
-    - a plain folder of ``<student>.ipynb`` files (chapter from ``chapter``, else from each
-      notebook's metadata).
-    A single ``.ipynb`` path is one submission by ``you``.
-    """
-    submissions = Path(submissions)
-    if not submissions.exists():
-        raise CourseError(f"{submissions} does not exist")
-    if chapter:
-        chapter = course.resolve_chapter(chapter)
-    found: list[Submission] = []
-    strays: list[Submission] = []  # files that are not <student>.ipynb, listed last
-    if submissions.is_file():
-        files = [("you", submissions)]
-    else:
-        files = [(p.stem, p) for p in sorted(submissions.glob("*.ipynb"))]
-        for student_dir in sorted(p for p in submissions.iterdir() if p.is_dir() and not p.name.startswith(".")):
-            for assignment_dir in sorted(p for p in student_dir.iterdir() if p.is_dir()):
-                notebooks = sorted(p for p in assignment_dir.glob("*.ipynb") if ".ipynb_checkpoints" not in p.parts)
-                if notebooks:
-                    ch = chapter or (assignment_dir.name if assignment_dir.name in course.chapter_names() else None)
-                    found.append(Submission(_student_id(student_dir.name), ch or "", *_pick(notebooks, ch)))
-        # a notebook under the wrong name (alice.ipynb.txt, alice.json) or something else entirely:
-        # graded like a notebook — it scores 0 with a reason unless it is one — never silently skipped
-        named = {student for student, _ in files}
-        for path in sorted(p for p in submissions.iterdir() if p.is_file() and p.suffix != ".ipynb"
-                           and not p.name.startswith(".")):
-            student = path.name.split(".")[0]
-            if student in named:
-                print(f"ignored {path.name}: {student}.ipynb is graded", file=sys.stderr)
-            elif ch := chapter or _chapter_of(path, course):
-                note = f"graded `{path.name}` as {student}'s notebook (expected {student}.ipynb)"
-                strays.append(Submission(_student_id(student), ch, path, note))
-            else:
-                print(f"ignored {path.name}: not a notebook of this course (with --chapter it is graded as one, "
-                      "and scores 0 if it is not a notebook)", file=sys.stderr)
-    for student, path in files:
-        found.append(Submission(_student_id(student), chapter or _chapter_of(path, course) or "", path))
-    found += strays
-    if not found:
-        raise CourseError(f"no notebooks found in {submissions} (expected <student>.ipynb files or "
-                          "submitted/<student>/<chapter>/<notebook>.ipynb)")
-    return found
-
-
-#: Largest notebook file the grader reads (a chapter with its outputs is well under 10 MB).
-MAX_NOTEBOOK_BYTES = 50 << 20
-
-
-def read_submitted(path: Path, limit: int = MAX_NOTEBOOK_BYTES) -> str:
-    """The text of a submitted notebook, read without following a link, only from a regular file
-    and only up to ``limit`` bytes: a link to /dev/zero, a FIFO or a device is refused at once."""
-    import stat
-
-    try:
-        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
-    except OSError as err:
-        why = "a symbolic link" if Path(path).is_symlink() else err.strerror
-        raise ValueError(f"{Path(path).name} cannot be read as a notebook ({why})") from None
-    try:
-        info = os.fstat(fd)
-        if not stat.S_ISREG(info.st_mode):
-            raise ValueError(f"{Path(path).name} is not a regular file")
-        if info.st_size > limit:
-            raise ValueError(f"{Path(path).name} is {info.st_size:,} bytes (the limit is {limit:,})")
-        with os.fdopen(fd, "rb", closefd=False) as f:
-            data = f.read(limit + 1)
-        if len(data) > limit:
-            raise ValueError(f"{Path(path).name} is over {limit:,} bytes")
-        return data.decode("utf-8")
-    finally:
-        os.close(fd)
-
-
-def restore_missing_cells(notebook: nbformat.NotebookNode, source: nbformat.NotebookNode) -> list[str]:
-    """Put back the test and read-only cells a student deleted (nbgrader alone would silently leave
-    their points to manual grading). Each goes after the cell that precedes it in the source.
-    Returns the grade_ids restored."""
-    def gid(cell):
-        return cell.metadata.get("nbgrader", {}).get("grade_id")
-
-    present = {gid(c) for c in notebook.cells} - {None}
-    restored, previous = [], None
-    for cell in source.cells:
-        meta = cell.metadata.get("nbgrader", {})
-        if meta.get("grade_id") and meta["grade_id"] not in present and (meta.get("grade") or meta.get("locked")) \
-                and not meta.get("solution"):
-            at = 0
-            if previous is not None:
-                at = next(i for i, c in enumerate(notebook.cells) if gid(c) == previous) + 1
-            notebook.cells.insert(at, nbformat.from_dict(dict(cell, outputs=[]) if cell.cell_type == "code" else cell))
-            present.add(meta["grade_id"])
-            restored.append(meta["grade_id"])
-        if meta.get("grade_id") in present:
-            previous = meta["grade_id"]
-    return restored
 
 
 def draw_seeds(chapters: Iterable[str]) -> dict[str, int]:
@@ -425,10 +149,6 @@ def _collect(work: Path, sub: Submission, result: StudentResult, cells: list[tup
             reason = "test cell did not pass (no error message recorded)"
         result.exercises.append(ExerciseResult(exercise_name(gid), score, max_score, reason))
     return True
-
-
-#: Seconds nbgrader may take beyond the notebooks' own time limits (start-up, saving) before it is killed.
-_STARTUP_MARGIN = 120.0
 
 
 def _grade_batch(work: Path, subs: list[Submission], cells: dict[str, list[tuple[str, float]]], timeout: float,
@@ -620,52 +340,3 @@ def _feedback(work: Path, chapters: list[str], results: list[StudentResult], out
             target.parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(html, target)
             r.feedback = target
-
-
-def csv_safe(text: str) -> str:
-    """A CSV cell a spreadsheet shows as text: one starting with = + - @ (or a tab or carriage
-    return) would be read as a formula (``=HYPERLINK(...)``), so it gets a leading apostrophe."""
-    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
-
-
-def _csv_text(cell: str) -> str:
-    """The text of a cell written by :func:`csv_safe`."""
-    return cell[1:] if cell[:1] == "'" and cell[1:2] in ("=", "+", "-", "@", "\t", "\r") else cell
-
-
-def read_csv(path: Path) -> list[dict[str, str]]:
-    """The rows of a grades.csv written by :func:`write_csv` (formula guards removed)."""
-    with Path(path).open(newline="") as f:
-        return [{k: _csv_text(v or "") for k, v in row.items()} for row in csv.DictReader(f)]
-
-
-def write_csv(results: list[StudentResult], path: Path) -> None:
-    """grades.csv: one row per student, chapter and exercise. A written answer no person has scored
-    yet has an empty ``score`` (never 0) and the reason :data:`AWAITING`."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("w", newline="") as f:
-        writer = csv.writer(f)
-        writer.writerow(["student", "chapter", "exercise", "score", "max", "reason"])
-        for r in results:
-            for e in r.exercises:
-                writer.writerow([csv_safe(r.student), r.chapter, e.exercise, "" if e.pending else f"{e.score:g}",
-                                 f"{e.max_score:g}",
-                                 csv_safe(" ".join(e.reason.split()))])
-
-
-def format_table(result: StudentResult, width: int = 110) -> str:
-    """A per-exercise score table with the reason for each lost point (wrapped, never cut)."""
-    name_w = max([len(e.exercise) for e in result.exercises] + [8])
-    indent = " " * (name_w + 12)
-    lines = [f"{'exercise':<{name_w}}  {'score':<8}  reason", f"{'-' * name_w}  {'-' * 8}  {'-' * 40}"]
-    for e in result.exercises:
-        mark = "…" if e.pending else "✔" if e.score >= e.max_score else "✘"
-        reason = textwrap.wrap(" ".join(e.reason.split()), max(40, width - len(indent))) or [""]
-        score = f"{'?' if e.pending else format(e.score, 'g'):>3}/{e.max_score:<3g}"
-        lines.append(f"{e.exercise:<{name_w}}  {score} {mark} {reason[0]}".rstrip())
-        lines += [indent + more for more in reason[1:]]
-    lines.append(f"{'total':<{name_w}}  {result.score:>3g}/{result.max_score:<3g}"
-                 + (f" autograded + written {result.written_score:g}/{result.written_max:g}"
-                    + (f" ({result.pending:g} {AWAITING})" if result.pending else "")
-                    if result.written_max else ""))
-    return "\n".join(lines)
