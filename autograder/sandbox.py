@@ -60,6 +60,8 @@ class KernelJail:
         self.notebook_dir, self.sockets, self.limits = os.path.abspath(notebook_dir), sockets, limits
         self.uid, self.gid = nobody()
         self.cgroup = Cgroup(limits)
+        info = os.stat(self.notebook_dir, follow_symlinks=False)
+        self._owner = (info.st_uid, info.st_gid, info.st_mode & 0o7777)
         for path in (self.notebook_dir, self.sockets):
             os.chown(path, self.uid, self.gid)
         for entry in os.scandir(self.notebook_dir):  # nbgrader's fresh copy: the notebook only
@@ -87,8 +89,16 @@ class KernelJail:
         return [sys.executable, "-I", "-m", "autograder.sandbox", *procs, "--", *jailed]
 
     def close(self) -> None:
-        """Kill whatever the notebook left running and remove the cgroup."""
+        """Kill whatever the notebook left running and remove the cgroup; then give the working copy
+        back to its owner, so that when nbgrader writes the graded notebook there, only the grader can
+        write in that folder (the kernel's user could still, were it not handed back)."""
         self.cgroup.close()
+        uid, gid, mode = self._owner
+        try:
+            os.chown(self.notebook_dir, uid, gid, follow_symlinks=False)
+            os.chmod(self.notebook_dir, mode & 0o755, follow_symlinks=False)
+        except OSError:  # never a reason to lose the grade; the folder is emptied before nbgrader writes
+            pass
 
     def oom_killed(self) -> bool:
         return self.cgroup.oom_killed()

@@ -91,12 +91,13 @@ def clean_outputs(nb: nbformat.NotebookNode, source: nbformat.NotebookNode) -> N
         cell.outputs = kept
 
 
-def clean_workdir(directory: Path, keep: str) -> list[str]:
-    """Delete everything in the notebook's working copy but the notebook ``keep`` itself, without
-    following links: the student's kernel may have left links (to /dev/zero, to a root-owned file,
-    to another student's folder), FIFOs or huge files there, and nbgrader then writes the graded
-    notebook into this folder and copies it into the feedback. A ``keep`` that is not a regular
-    file (a link the kernel put in its place) goes too: nbgrader then writes a fresh file."""
+def clean_workdir(directory: Path, keep: str | None = None) -> list[str]:
+    """Delete everything in the notebook's working copy, without following links: the student's
+    kernel may have left links (to /dev/zero, to a root-owned file, to another student's folder),
+    FIFOs or huge files there, and nbgrader then writes the graded notebook into this folder and
+    copies it into the feedback. The notebook's own copy goes too (it was the kernel's file): nbgrader
+    writes a fresh one, as the grader, into a folder only the grader can write. ``keep`` spares one
+    regular file of that name (for callers that still need it)."""
     import shutil
     import stat
 
@@ -194,7 +195,7 @@ class JudgeVerdicts(Preprocessor):
         apply_verdicts(nb, result.verdicts)
         clean_outputs(nb, source)
         workdir = Path((resources.get("metadata") or {}).get("path") or ".")
-        removed = clean_workdir(workdir, f"{name}.ipynb")
+        removed = [r for r in clean_workdir(workdir) if r != f"{name}.ipynb"]
         if removed:
             self.log.info("removed what the kernel left in the working copy: %s", ", ".join(removed[:20]))
         nb.metadata.setdefault("course", {})["judge"] = {

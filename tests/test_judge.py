@@ -251,3 +251,40 @@ def test_module_probes_travel_without_the_reference(tmp_path):
                 "sorted(m for m in sys.modules if m.startswith('course_lib'))\n")
         proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
         assert proc.returncode == 0, (name, proc.stderr[-2000:])
+
+
+def test_the_working_copy_is_emptied_without_following_links(tmp_path):
+    from autograder.verdicts import clean_workdir
+
+    work, outside = tmp_path / "work", tmp_path / "outside"
+    work.mkdir()
+    outside.mkdir()
+    (outside / "gradebook.db").write_text("precious")
+    (work / "ch03.ipynb").write_text("{}")
+    (work / "zero").symlink_to("/dev/zero")
+    (work / "db").symlink_to(outside / "gradebook.db")
+    (work / "other").symlink_to(outside, target_is_directory=True)
+    (work / "nested").mkdir()
+    (work / "nested" / "link").symlink_to(outside / "gradebook.db")
+    os.mkfifo(work / "pipe")
+    removed = clean_workdir(work)
+    assert sorted(removed) == ["ch03.ipynb", "db", "nested", "other", "pipe", "zero"]
+    assert list(work.iterdir()) == [] and (outside / "gradebook.db").read_text() == "precious"
+
+
+@pytest.mark.slow
+def test_the_kernels_working_copy_is_handed_back_before_nbgrader_writes(tmp_path):
+    from autograder.jail import Limits
+    from autograder.sandbox import KernelJail, available
+
+    if (why := available()) is not None:
+        pytest.skip(f"no sandbox on this machine: {why}")
+    work, sockets = tmp_path / "work", tmp_path / "sockets"
+    work.mkdir(mode=0o755)
+    sockets.mkdir()
+    before = os.stat(work)
+    jail = KernelJail(str(work), str(sockets), Limits())
+    assert os.stat(work).st_uid == jail.uid != before.st_uid      # the kernel's user may write there...
+    jail.close()
+    after = os.stat(work)
+    assert (after.st_uid, after.st_gid, after.st_mode) == (before.st_uid, before.st_gid, before.st_mode)
