@@ -75,11 +75,17 @@ def draw_seeds(chapters: Iterable[str]) -> dict[str, int]:
     return {chapter: secrets.randbits(32) for chapter in sorted(set(chapters))}
 
 
+def configure(work: Path, timeout: float, seeds: dict[str, int], sandbox: bool, memory_limit: int | None) -> None:
+    """The nbgrader configuration of one grading folder (local or on a cluster worker). Classroom mode
+    (``sandbox``): every grading kernel in autograder.sandbox and every judge in autograder.jail, both
+    under the run's memory limit."""
+    write_config(work, notebook_timeout=timeout, seeds=seeds, sandbox=sandbox,
+                 kernel_memory=memory_limit if sandbox else None, judge_memory=memory_limit if sandbox else None)
+
+
 def _prepare(course: Course, work: Path, chapters: Iterable[str], timeout: float, sandbox: bool,
              seeds: dict[str, int], memory_limit: int | None) -> None:
-    # classroom mode (sandbox): every grading kernel in autograder.sandbox, every judge in autograder.jail
-    write_config(work, notebook_timeout=timeout, seeds=seeds, sandbox=sandbox,
-                 kernel_memory=memory_limit if sandbox else None)
+    configure(work, timeout, seeds, sandbox, memory_limit)
     for chapter in chapters:
         ensure_source(course, chapter)
         shutil.copytree(course.build / "source" / chapter, work / "source" / chapter)
@@ -244,7 +250,8 @@ def autograde(course: Course, submissions: list[Submission], work: Path, *, time
               feedback_dir: Path | None = None, progress: bool = True,
               memory_limit: int | None = DEFAULT_MEMORY_LIMIT, workers: int = 1,
               cache_dir: Path | None = None, sandbox: bool = False,
-              autograded_dir: Path | None = None, seeds: dict[str, int] | None = None) -> list[StudentResult]:
+              autograded_dir: Path | None = None, seeds: dict[str, int] | None = None,
+              cluster: str | None = None) -> list[StudentResult]:
     """Grade ``submissions`` in the nbgrader course directory ``work`` (recreated).
 
     ``workers`` notebooks are graded at once, each worker in its own copy of the course directory
@@ -255,18 +262,20 @@ def autograde(course: Course, submissions: list[Submission], work: Path, *, time
     submissions hidden, and each judge process runs in :mod:`autograder.jail`. With ``autograded_dir``,
     each graded notebook is kept there as ``<student>/<chapter>/<chapter>.ipynb`` (nbgrader's layout,
     for formgrader: ``course review``). ``seeds`` (chapter → seed) are the run's secret hidden-case
-    seeds: drawn fresh when not given; pass a run's recorded seeds to reproduce its grades.
+    seeds: drawn fresh when not given; pass a run's recorded seeds to reproduce its grades. With
+    ``cluster`` (``tcp://host:port`` or ``local:N``), each submission is a task on that Dask cluster,
+    graded by the same function (:mod:`autograder.cluster`); everything is written here, as locally.
     """
     unknown = [s for s in submissions if not s.chapter]
     if unknown:
         raise CourseError("cannot tell which chapter these notebooks belong to: "
                           + ", ".join(str(s.path) for s in unknown) + " — pass --chapter")
     chapters = sorted({s.chapter for s in submissions})
-    workers = max(1, min(int(workers), len(submissions)))
+    workers = 1 if cluster else max(1, min(int(workers), len(submissions)))
     dirs = [work / f"worker-{k}" for k in range(workers)] if workers > 1 else [work]
     if work.exists():
         shutil.rmtree(work)
-    if sandbox:
+    if sandbox and not cluster:  # on a cluster, each worker checks its own machine
         from .sandbox import available
 
         if (why := available()) is not None:
@@ -294,6 +303,18 @@ def autograde(course: Course, submissions: list[Submission], work: Path, *, time
             bar.set_postfix_str(f"{result.student} / {result.chapter}")
             bar.update()
 
+    if cluster:
+        from .cluster import grade_on_cluster
+
+        graded = grade_on_cluster(cluster, dirs[0], [(i, sub) for i, sub, _ in todo], seeds, timeout, memory_limit,
+                                  sandbox, cells, done, progress)
+        bar.close()
+        for i, (result, notebook, html) in graded.items():
+            results[i] = result
+            _write_returned(result, notebook, html, feedback_dir, autograded_dir)
+        for i, _, key in todo:
+            _store(cache_dir, key, results[i])
+        return results
     shares = [todo[k::workers] for k in range(workers)]  # round robin: each worker grades its share in one batch
     with ThreadPoolExecutor(max_workers=workers) as pool:
         futures = {pool.submit(_grade_batch, d, [sub for _, sub, _ in share], cells, timeout, memory_limit, done):
@@ -315,6 +336,23 @@ def autograde(course: Course, submissions: list[Submission], work: Path, *, time
     for i, _, key in todo:  # after the feedback: a cached result always has its feedback file
         _store(cache_dir, key, results[i])
     return results
+
+
+def _write_returned(result: StudentResult, notebook: str | None, html: str | None, feedback_dir: Path | None,
+                    autograded_dir: Path | None) -> None:
+    """Write what a cluster worker sent back where the local path puts it (only the client writes)."""
+    if feedback_dir is not None and html is not None:
+        target = feedback_dir / result.student / f"{result.chapter}.html"
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(html)
+        result.feedback = target
+    if autograded_dir is not None:
+        target = autograded_dir / result.student / result.chapter / f"{result.chapter}.ipynb"
+        if notebook is not None:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_text(notebook)
+        else:
+            target.unlink(missing_ok=True)
 
 
 def _keep_autograded(work: Path, result: StudentResult, out: Path) -> None:

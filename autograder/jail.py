@@ -82,7 +82,7 @@ _CONTROLLERS = ("memory", "pids", "cpu")
 #: v1 hierarchies used when mounted: CPU time accounting and freezing before the kill.
 _V1_OPTIONAL = ("cpuacct", "freezer")
 _CPU_PERIOD_US = 100_000
-_TIMEOUT = 10.0
+_TIMEOUT = 60.0  # seconds to empty a cgroup: a fork bomb of hundreds of processes on a busy machine took > 10 s
 
 
 @dataclass(frozen=True)

@@ -238,7 +238,9 @@ def test_hostile_submissions(tmp_path, build_env):
     assert MISTAKES[chapter]["cell"] == "max_pool2d"
     subs = tmp_path / "subs"
     _hostile_submissions(chapter, subs)
-    args = ["grade", str(subs), "--chapter", chapter, "--out", str(tmp_path / "out"), "--timeout", "30",
+    # 60 s: the judge gives one cell a quarter of it, and a 3 GiB memory bomb must reach its MemoryError
+    # within that on a busy machine
+    args = ["grade", str(subs), "--chapter", chapter, "--out", str(tmp_path / "out"), "--timeout", "60",
             "--memory", "3G", "--workers", "2", "--no-feedback"]
     proc = _course(*args, env=build_env)
     assert proc.returncode == 0, proc.stdout + proc.stderr

@@ -15,7 +15,7 @@ from course_lib.viz.activations import ACTIVATIONS, INITS, ActivationExplorer, d
 
 def _expected_stack(ex, name):
     """Forward/backward through the explorer's stack, written out independently of deep_stack."""
-    forward, backward = ACTIVATIONS[name]
+    forward, backward = getattr(act, name), getattr(act, f"{name}_backward")
     h, pre = ex._x, []
     weights = ex.weights()
     for w in weights:
@@ -55,7 +55,7 @@ def test_initial_state(explorer):
 def test_every_activation_matches_reference(explorer, name):
     ex = explorer
     ex.activation_dropdown.value = name
-    forward, backward = ACTIVATIONS[name]
+    forward, backward = getattr(act, name), getattr(act, f"{name}_backward")
     np.testing.assert_allclose(ex.y, forward(ex.x))
     np.testing.assert_allclose(ex.dy, backward(np.ones_like(ex.x), ex.x))
     stds, grads, pre = _expected_stack(ex, name)
