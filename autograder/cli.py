@@ -93,6 +93,16 @@ def _read_seeds(path: Path | None) -> dict[str, int]:
         raise CourseError(f"--seeds {path}: expected a seeds.json written by `course grade` ({err})") from None
 
 
+def _cmd_worker(course: Course, args: argparse.Namespace) -> int:
+    from .cluster import build_identity, run_worker
+
+    print(f"course worker: course build {build_identity()}, {args.processes} process(es), joining {args.scheduler}",
+          flush=True)
+    run_worker(args.scheduler, args.processes, ["--memory-limit", args.memory_limit]
+               + (["--name", args.name] if args.name else []))
+    return 0
+
+
 def _cmd_grade(course: Course, args: argparse.Namespace) -> int:
     from .grading import AWAITING, autograde, discover, draw_seeds, write_csv
 
@@ -109,8 +119,9 @@ def _cmd_grade(course: Course, args: argparse.Namespace) -> int:
     seeds_file = out / "seeds.json"  # the run's secret hidden-case seeds: reused by a resumed or repeated run
     seeds = _read_seeds(Path(args.seeds) if args.seeds else seeds_file if seeds_file.exists() and not args.regrade
                         else None)
+    where = f"on the Dask cluster {args.cluster}" if args.cluster else f"{args.workers} at a time"
     print(f"Grading {len(subs)} notebook(s) from {args.submissions} into {out}/ "
-          f"({args.workers} at a time, {args.timeout:g} s and {args.memory} of memory each"
+          f"({where}, {args.timeout:g} s and {args.memory} of memory each"
           + (", sandboxed)" if sandbox else ", NOT sandboxed)"))
     start = time.perf_counter()
     seeds = {**draw_seeds({s.chapter for s in subs}), **seeds}
@@ -118,7 +129,7 @@ def _cmd_grade(course: Course, args: argparse.Namespace) -> int:
     results = autograde(course, subs, out / "nbgrader", timeout=args.timeout, workers=args.workers,
                         memory_limit=_parse_size(args.memory), cache_dir=cache, sandbox=sandbox,
                         feedback_dir=None if args.no_feedback else out / "feedback",
-                        autograded_dir=out / "autograded", seeds=seeds)
+                        autograded_dir=out / "autograded", seeds=seeds, cluster=args.cluster)
     write_csv(results, out / "grades.csv")
     if args.db:
         from .gradebook import publish, redact
@@ -321,7 +332,20 @@ def _parser() -> argparse.ArgumentParser:
     g.add_argument("--seeds", help="the seeds.json of an earlier run: grade with its hidden cases (reproduce a grade)")
     g.add_argument("--regrade", action="store_true",
                    help="grade every submission again (default: skip ones graded before and unchanged)")
+    g.add_argument("--cluster", metavar="ADDRESS",
+                   help="grade on a Dask cluster: its scheduler's address (tcp://host:8786; start `course worker "
+                        "tcp://host:8786` on each grading machine), or local:N for N worker processes here. Each "
+                        "submission is one task; only this command writes grades, feedback and the gradebook")
     g.set_defaults(func=_cmd_grade)
+
+    w = sub.add_parser("worker", help="join a Dask grading cluster (grading machines; course installed, same version)")
+    w.add_argument("scheduler", help="the scheduler's address, e.g. tcp://grader-head:8786")
+    w.add_argument("--processes", type=int, default=os.cpu_count() or 1,
+                   help="worker processes, one notebook each at a time (default: the number of CPU cores)")
+    w.add_argument("--name", help="this worker's name on the dashboard (default: the machine's name)")
+    w.add_argument("--memory-limit", default="auto",
+                   help="Dask's memory limit per worker process, e.g. 8GB (default: auto, the machine's share)")
+    w.set_defaults(func=_cmd_worker)
 
     r = sub.add_parser("report", help="per-exercise score distribution and common failure reasons (instructors)")
     r.add_argument("grades", help="a grades.csv written by `course grade`")
