@@ -30,6 +30,7 @@
 # | 8 | `average_precision` — all-point, VOC 11-point and COCO 101-point AP | 2 |
 # | 9 | `coco_map` — COCO mAP@[.5:.95], equal to pycocotools to 1e-6 | 3 |
 # | 10 | `yolo_decode` — YOLO v1's 7×7×30 output → 98 boxes | 2 |
+# | 11 | `yolo_v1_loss` — YOLO v1's sum-squared loss (λ_coord, λ_noobj, √w, responsible boxes) | 3 |
 #
 # Each exercise has a `check_*` cell that explains the first thing that is wrong. While your functions
 # are checked, `torch`, `scipy`, `pycocotools` and the course's reference implementations are switched
@@ -66,6 +67,7 @@ from course_lib.testing import (
     check_roi_pool,
     check_rpn_anchors,
     check_yolo_decode,
+    check_yolo_v1_loss,
 )
 from course_lib.viz.detection import AnchorNMSPlayground
 
@@ -775,6 +777,91 @@ check_yolo_decode(yolo_decode)
 from course_lib.testing import hidden_check
 
 hidden_check("yolo_decode", yolo_decode, seed=1011)
+### END HIDDEN TESTS
+
+# %% [markdown]
+# **Training YOLO v1.** The whole detector is trained with one sum-squared error over the output
+# tensor (Redmon et al. 2016, eq. 3). With $\mathbb{1}^{obj}_{ij}$ = "box j of cell i is responsible for
+# the object in cell i" and $\mathbb{1}^{noobj}_{ij}$ its complement:
+#
+# $$\begin{aligned}
+# \mathcal{L} ={}& \lambda_{coord} \sum_{i=0}^{S^2}\sum_{j=0}^{B} \mathbb{1}^{obj}_{ij}\big[(x_i-\hat x_i)^2 + (y_i-\hat y_i)^2\big]
+#  + \lambda_{coord} \sum_{i}\sum_{j} \mathbb{1}^{obj}_{ij}\big[(\sqrt{w_i}-\sqrt{\hat w_i})^2 + (\sqrt{h_i}-\sqrt{\hat h_i})^2\big] \\
+# &+ \sum_{i}\sum_{j} \mathbb{1}^{obj}_{ij}(C_i-\hat C_i)^2 + \lambda_{noobj}\sum_{i}\sum_{j} \mathbb{1}^{noobj}_{ij}(C_i-\hat C_i)^2
+#  + \sum_{i} \mathbb{1}^{obj}_{i}\sum_{c \in \text{classes}}(p_i(c)-\hat p_i(c))^2
+# \end{aligned}$$
+#
+# * **λ_coord = 5, λ_noobj = 0.5**: most cells hold no object, and their confidences (pushed to 0)
+#   would otherwise overpower the few boxes that do — the same imbalance RetinaNet attacks below.
+# * **√w, √h**: the network predicts square roots, so a 5-pixel error costs more in a small box.
+# * **Responsible box**: of the B predictors of a cell that holds an object's centre, only the one
+#   whose predicted box has the **highest IoU** with the ground truth gets the coordinate and the
+#   object-confidence terms; the others count as "no object". So the B predictors specialise.
+# * **Confidence target = IoU** of the responsible predicted box with the ground truth (Pr(object) · IoU);
+#   0 for every other box. The class term is counted once per cell with an object.
+#
+# **Exercise 11.** `yolo_v1_loss(pred, target, num_boxes=2, lambda_coord=5.0, lambda_noobj=0.5)`.
+# `pred` (N, S, S, 5·B + C) has `yolo_decode`'s layout `[x, y, √w, √h, conf] * B + [p_1 … p_C]`;
+# `target` (N, S, S, 5 + C) is `[x, y, w, h, obj, p_1 … p_C]` with obj ∈ {0, 1} and w, h themselves
+# (not their roots), all relative as in `yolo_decode`. Compute each predictor's IoU with its cell's
+# ground truth in image-relative units (the predicted size is `(√w)²`), pick the responsible predictor
+# by `argmax` (first on ties), and return the sum of the five terms divided by N as a float. Raise
+# `ValueError` unless `target` has shape (N, S, S, 5 + C) for `pred`'s N, S and C.
+
+# %% nbgrader={"grade": false, "grade_id": "yolo_v1_loss", "locked": false, "schema_version": 3, "solution": true, "task": false}
+def yolo_v1_loss(pred, target, num_boxes=2, lambda_coord=5.0, lambda_noobj=0.5):
+    """YOLO v1's loss (Redmon et al. 2016, eq. 3) summed over cells and boxes, averaged over the batch.
+
+    Rules: the responsible box of a cell with an object is the one of its B boxes with the highest IoU
+    with the ground truth (first on ties); it gets λ_coord·[(x − x̂)² + (y − ŷ)² + (√w − √ŵ)² + (√h − √ĥ)²]
+    and (conf − IoU)² (confidence target = IoU); every other box gets λ_noobj·conf²; each cell with an
+    object gets Σ_c (p_c − p̂_c)².
+
+    Args:
+        pred: (N, S, S, 5·B + C), boxes as [x, y, √w, √h, conf].
+        target: (N, S, S, 5 + C), [x, y, w, h, obj, p_1 … p_C].
+
+    Returns:
+        float.
+    """
+    ### BEGIN SOLUTION
+    pred, target = np.asarray(pred, dtype=np.float64), np.asarray(target, dtype=np.float64)
+    N, S, B = pred.shape[0], pred.shape[1], num_boxes
+    C = pred.shape[-1] - 5 * B
+    if target.shape != (N, S, S, 5 + C):
+        raise ValueError(f"target must have shape {(N, S, S, 5 + C)}, got {target.shape}")
+    box = pred[..., :5 * B].reshape(N, S, S, B, 5)
+    gt = target[..., None, :]  # (N, S, S, 1, 5 + C)
+    rows, cols = np.meshgrid(np.arange(S), np.arange(S), indexing="ij")
+    rows, cols = rows[None, :, :, None], cols[None, :, :, None]
+
+    def corners(x, y, w, h):  # image-relative xyxy, (N, S, S, ·) each
+        cx, cy = (cols + x) / S, (rows + y) / S
+        return cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2
+
+    pw, ph = box[..., 2] ** 2, box[..., 3] ** 2
+    a, g = corners(box[..., 0], box[..., 1], pw, ph), corners(gt[..., 0], gt[..., 1], gt[..., 2], gt[..., 3])
+    iw = np.clip(np.minimum(a[2], g[2]) - np.maximum(a[0], g[0]), 0, None)
+    ih = np.clip(np.minimum(a[3], g[3]) - np.maximum(a[1], g[1]), 0, None)
+    union = pw * ph + gt[..., 2] * gt[..., 3] - iw * ih
+    iou = np.where(union > 0, iw * ih / np.where(union > 0, union, 1), 0.0)  # (N, S, S, B)
+    obj = target[..., 4] > 0
+    resp = (np.arange(B) == iou.argmax(axis=-1)[..., None]) & obj[..., None]  # (N, S, S, B)
+    coord = ((box[..., 0] - gt[..., 0]) ** 2 + (box[..., 1] - gt[..., 1]) ** 2
+             + (box[..., 2] - np.sqrt(gt[..., 2])) ** 2 + (box[..., 3] - np.sqrt(gt[..., 3])) ** 2)
+    loss = (lambda_coord * coord[resp].sum() + ((box[..., 4] - iou) ** 2)[resp].sum()
+            + lambda_noobj * (box[..., 4] ** 2)[~resp].sum()
+            + ((pred[..., 5 * B:] - target[..., 5:]) ** 2)[obj].sum())
+    return float(loss / N)
+    ### END SOLUTION
+
+
+# %% nbgrader={"grade": true, "grade_id": "test_yolo_v1_loss", "locked": true, "points": 3, "schema_version": 3, "solution": false, "task": false} course={"exercise": "yolo_v1_loss", "seed": 1012}
+check_yolo_v1_loss(yolo_v1_loss)
+### BEGIN HIDDEN TESTS
+from course_lib.testing import hidden_check
+
+hidden_check("yolo_v1_loss", yolo_v1_loss, seed=1012)
 ### END HIDDEN TESTS
 
 # %% [markdown]

@@ -305,6 +305,50 @@ def _yolo_hidden(rng):
     return cases
 
 
+# --------------------------------------------------------------------------- yolo_v1_loss
+
+def _yolo_target(rng, N, S, C, p_obj=0.4):
+    """(N, S, S, 5 + C) targets: [x, y, w, h, obj, one-hot class], zero in cells without an object."""
+    t = np.zeros((N, S, S, 5 + C))
+    obj = rng.random((N, S, S)) < p_obj
+    t[..., :2] = rng.random((N, S, S, 2))
+    t[..., 2:4] = rng.uniform(0.05, 0.9, size=(N, S, S, 2))
+    t[..., 4] = obj
+    t[..., 5:] = np.eye(C)[rng.integers(0, C, size=(N, S, S))]
+    t[~obj] = 0.0
+    return t
+
+
+def _yolo_loss_visible():
+    rng = np.random.default_rng(20)
+    target = np.array([[[[0.5, 0.5, 0.25, 0.25, 1.0, 1.0]]]])
+    pred = np.array([[[[0.5, 0.5, 0.5, 0.5, 0.8, 0.5, 0.5, 0.3, 0.3, 0.6, 0.7]]]])
+    shifted = pred.copy()
+    shifted[..., 0] = 0.6
+    swapped = pred[..., [5, 6, 7, 8, 9, 0, 1, 2, 3, 4, 10]]
+    return [
+        Case((pred, target), note="S = 1, B = 2, C = 1: box 0 fits the object (IoU 1) and is responsible: "
+                                  "(0.8 − 1)² + 0.5·0.6² + (0.7 − 1)² = 0.31"),
+        Case((shifted, target), note="box 0 shifted by 0.1: 5·0.1² + (0.8 − IoU 3/7)² + 0.18 + 0.09"),
+        Case((swapped, target), note="the same boxes in the other order: box 1 is responsible now"),
+        Case((pred, np.zeros_like(target)), note="no object: only 0.5·conf² for both boxes"),
+        Case((pred, target, 2, 1.0, 1.0), note="λ_coord = λ_noobj = 1"),
+        Case((rng.random((2, 7, 7, 30)), _yolo_target(rng, 2, 7, 20)), note="YOLO v1 on VOC: 2 images, 7×7×30"),
+        Case((rng.random((1, 3, 3, 3 * 5 + 2)), _yolo_target(rng, 1, 3, 2), 3), note="S = 3, B = 3, C = 2"),
+        Case((np.zeros((1, 7, 7, 30)), np.zeros((1, 7, 7, 30))), raises=ValueError,
+             note="target must be (N, S, S, 5 + C)"),
+    ]
+
+
+def _yolo_loss_hidden(rng):
+    cases = []
+    for _ in range(10):
+        n, s, b, c = int(rng.integers(1, 4)), int(rng.integers(1, 6)), int(rng.integers(1, 4)), int(rng.integers(1, 5))
+        cases.append(Case((rng.random((n, s, s, 5 * b + c)), _yolo_target(rng, n, s, c, float(rng.uniform(0.2, 0.8))),
+                           b, float(rng.choice([5.0, 1.0, 2.0])), float(rng.choice([0.5, 0.1, 1.0])))))
+    return cases
+
+
 _exercise = partial(Exercise, forbid=_FORBID)
 
 EXERCISES = {ex.name: ex for ex in [
@@ -325,4 +369,7 @@ EXERCISES = {ex.name: ex for ex in [
     _exercise("yolo_decode", detection.yolo_decode, _yolo_visible, _yolo_hidden,
               output_names=("boxes", "scores"),
               hint="boxes (S·S·B, 4), scores (S·S·B, C). YOLO v1 predicts √w and √h: square them."),
+    _exercise("yolo_v1_loss", detection.yolo_v1_loss, _yolo_loss_visible, _yolo_loss_hidden, rtol=1e-9, atol=1e-12,
+              hint="A float: the sum of eq. (3)'s five terms divided by N. Responsible = highest IoU (first on ties); "
+                   "its confidence target is that IoU."),
 ]}
