@@ -1,8 +1,9 @@
 """Object detection from first principles: boxes, IoU, NMS, anchors, box coding, RoI pooling, YOLO.
 
 Follows ``torchvision.ops`` where it has the function (``box_iou``, ``box_convert``, ``nms``,
-``batched_nms``, ``roi_pool``). Metrics (precision/recall, AP, COCO mAP) are in
-:mod:`course_lib.reference.detection_metrics`.
+``batched_nms``, ``roi_pool``). Metrics (precision/recall, AP) are in
+:mod:`course_lib.reference.detection_metrics`; ``box_convert`` and the COCO mAP are given tools in
+:mod:`course_lib.detection_eval`.
 
 Shape glossary: N, M boxes; A anchors; K anchors per location or RoIs; H/W feature map;
 S YOLO grid; B boxes per cell; C classes. Boxes are ``(x1, y1, x2, y2)`` in pixels unless
@@ -13,6 +14,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from course_lib.detection_eval import box_convert  # the one definition, a given tool
 from course_lib.reference._utils import as_float, check_nchw
 
 __all__ = [
@@ -68,32 +70,6 @@ def box_iou(boxes1, boxes2):
     with np.errstate(divide="ignore", invalid="ignore"):
         iou = np.where(union > 0, inter / np.where(union > 0, union, 1), 0.0)
     return iou.astype(dtype)
-
-
-def box_convert(boxes, in_fmt, out_fmt):
-    """Convert boxes between "xyxy", "xywh" (COCO) and "cxcywh", like ``torchvision.ops.box_convert``.
-
-    Args:
-        boxes: (N, 4).
-        in_fmt, out_fmt: one of "xyxy", "xywh", "cxcywh".
-
-    Returns:
-        Array (N, 4) in ``out_fmt``.
-    """
-    fmts = ("xyxy", "xywh", "cxcywh")
-    for name, fmt in (("in_fmt", in_fmt), ("out_fmt", out_fmt)):
-        if fmt not in fmts:
-            raise ValueError(f"{name} must be one of {fmts}, got {fmt!r}")
-    b = _boxes(boxes, "boxes")
-    if in_fmt == "xywh":
-        b = np.concatenate([b[:, :2], b[:, :2] + b[:, 2:]], axis=1)
-    elif in_fmt == "cxcywh":
-        b = np.concatenate([b[:, :2] - b[:, 2:] / 2, b[:, :2] + b[:, 2:] / 2], axis=1)
-    if out_fmt == "xywh":
-        return np.concatenate([b[:, :2], b[:, 2:] - b[:, :2]], axis=1)
-    if out_fmt == "cxcywh":
-        return np.concatenate([(b[:, :2] + b[:, 2:]) / 2, b[:, 2:] - b[:, :2]], axis=1)
-    return b.copy()
 
 
 def _scores(scores, n, name="scores"):

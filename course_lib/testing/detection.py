@@ -27,7 +27,10 @@ def random_boxes(rng, n, span=40.0, max_side=20.0, degenerate=0.0):
 
 
 def random_coco(rng, n_images=3, n_classes=3, max_objects=4, span=60.0):
-    """A small random COCO ground truth and noisy detections (matches, poor boxes, false positives)."""
+    """A small random COCO ground truth and noisy detections (matches, poor boxes, false positives).
+
+    The tests use it to compare :func:`course_lib.detection_eval.coco_map` with pycocotools.
+    """
     coco = {"images": [{"id": i + 1} for i in range(n_images)], "annotations": [],
             "categories": [{"id": c + 1, "name": f"class{c + 1}"} for c in range(n_classes)]}
     dets = []
@@ -256,32 +259,6 @@ def _ap_hidden(rng):
     return cases + [Case((np.zeros(0), np.zeros(0), "all")), Case((np.ones(3), np.ones(3), "coco101"))]
 
 
-def _map_visible():
-    gt = {"images": [{"id": 1}], "categories": [{"id": 1, "name": "a"}],
-          "annotations": [{"id": 1, "image_id": 1, "category_id": 1, "bbox": [0, 0, 10, 10], "area": 100,
-                           "iscrowd": 0}]}
-    one = [{"image_id": 1, "category_id": 1, "bbox": [0, 0, 10, 10], "score": 0.9}]
-    return [
-        Case((gt, one), note="one perfect detection: mAP 1"),
-        Case((gt, [dict(one[0], bbox=[2, 0, 10, 10])]), note="IoU 2/3: a hit at 0.50…0.65, a miss above"),
-        Case((gt, [dict(one[0], score=0.5), {**one[0], "bbox": [30, 30, 5, 5], "score": 0.8}], [0.5]),
-             note="a false positive ranked first, mAP@0.5"),
-        Case((*random_coco(np.random.default_rng(17)),), note="3 images, 3 classes (one without ground truth)"),
-        Case((*random_coco(np.random.default_rng(18)), [0.5]), note="mAP@0.5"),
-    ]
-
-
-def _map_hidden(rng):
-    cases = []
-    for _ in range(6):
-        coco, dets = random_coco(rng, int(rng.integers(1, 5)), int(rng.integers(2, 4)))
-        while not coco["annotations"]:  # mAP needs at least one object
-            coco, dets = random_coco(rng, int(rng.integers(1, 5)), int(rng.integers(2, 4)))
-        thresholds = [0.5] if rng.random() < 0.4 else detection_metrics.COCO_IOU_THRESHOLDS.resolve()
-        cases.append(Case((coco, dets, thresholds)))
-    return cases
-
-
 # --------------------------------------------------------------------------- yolo_decode
 
 def _yolo_visible():
@@ -365,7 +342,6 @@ EXERCISES = {ex.name: ex for ex in [
     _exercise("decode_boxes", detection.decode_boxes, _decode_visible, _decode_hidden),
     _exercise("roi_pool", detection.roi_pool, _roi_visible, _roi_hidden, hint="Output (K, C, PH, PW)."),
     _exercise("average_precision", detection_metrics.average_precision, _ap_visible, _ap_hidden),
-    _exercise("coco_map", detection_metrics.coco_map, _map_visible, _map_hidden, rtol=1e-9, atol=1e-9),
     _exercise("yolo_decode", detection.yolo_decode, _yolo_visible, _yolo_hidden,
               output_names=("boxes", "scores"),
               hint="boxes (S·S·B, 4), scores (S·S·B, C). YOLO v1 predicts √w and √h: square them."),
