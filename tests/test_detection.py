@@ -1,8 +1,8 @@
 """Chapter 10 references: boxes, NMS, anchors, box coding, RoI pooling, YOLO decoding and the metrics.
 
 torchvision is not installed, so each reference is checked against a brute-force version written
-differently, against hand-computed values, against properties (Hypothesis), and the COCO mAP against
-pycocotools itself.
+differently, against hand-computed values, against properties (Hypothesis), and the given COCO mAP
+(:mod:`course_lib.detection_eval`) against pycocotools itself.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from course_lib import data
+from course_lib import data, detection_eval
 from course_lib.reference import detection, detection_metrics
 from course_lib.testing import EXERCISES, CheckFailure, ForbiddenError, check, run_exercise
 from course_lib.testing.detection import random_boxes, random_coco
@@ -275,16 +275,41 @@ def test_coco_map_equals_pycocotools(seed, n_images, n_classes):
     coco, dets = random_coco(np.random.default_rng(seed), n_images, n_classes)
     if not dets or not coco["annotations"]:
         return
-    ours = detection_metrics.coco_map(coco, dets), detection_metrics.coco_map(coco, dets, [0.5])
-    np.testing.assert_allclose(ours, detection_metrics.pycocotools_map(coco, dets), atol=1e-9)
+    ours = detection_eval.coco_map(coco, dets), detection_eval.coco_map(coco, dets, [0.5])
+    np.testing.assert_allclose(ours, detection_eval.pycocotools_map(coco, dets), atol=1e-9)
 
 
 def test_coco_map_on_the_shapes_data():
     images, coco = data.shapes_detection(30, seed=5)
     perfect = [{"image_id": a["image_id"], "category_id": a["category_id"], "bbox": a["bbox"], "score": 1.0}
                for a in coco["annotations"]]
-    assert detection_metrics.coco_map(coco, perfect) == pytest.approx(1.0)
-    assert detection_metrics.pycocotools_map(coco, perfect) == pytest.approx((1.0, 1.0))
+    assert detection_eval.coco_map(coco, perfect) == pytest.approx(1.0)
+    assert detection_eval.pycocotools_map(coco, perfect) == pytest.approx((1.0, 1.0))
+    assert detection_eval.coco_map(coco, []) == 0.0
+
+
+def test_coco_map_one_box_by_hand():
+    gt = {"images": [{"id": 1}], "categories": [{"id": 1, "name": "a"}, {"id": 2, "name": "b"}],
+          "annotations": [{"id": 1, "image_id": 1, "category_id": 1, "bbox": [0, 0, 10, 10], "area": 100,
+                           "iscrowd": 0}]}
+    det = {"image_id": 1, "category_id": 1, "bbox": [1.8, 0, 8.2, 10], "score": 0.9}  # IoU 0.82
+    # a hit at the thresholds 0.50 … 0.80 (7 of 10), a miss at 0.85 … 0.95; category 2 has no ground truth
+    assert detection_eval.coco_map(gt, [det]) == pytest.approx(0.7)
+    assert detection_eval.coco_map(gt, [det], [0.5]) == pytest.approx(1.0)
+    fp_first = [dict(det, score=0.5), {**det, "bbox": [30, 30, 5, 5], "score": 0.8}]
+    # precision 1/2 at recall 1: every recall threshold reads the envelope 0.5
+    assert detection_eval.coco_map(gt, fp_first, [0.5]) == pytest.approx(0.5)
+    np.testing.assert_allclose([detection_eval.coco_map(gt, fp_first), detection_eval.coco_map(gt, fp_first, [0.5])],
+                               detection_eval.pycocotools_map(gt, fp_first), atol=1e-12)
+
+
+@SETTINGS
+@given(boxes_strategy(degenerate=0.0))
+def test_the_reference_box_convert_is_the_given_tool(boxes):
+    assert detection.box_convert is detection_eval.box_convert
+    np.testing.assert_allclose(detection_eval.box_convert(boxes, "xyxy", "xywh")[:, 2:], boxes[:, 2:] - boxes[:, :2])
+    with pytest.raises(ValueError, match=r"\(N, 4\)"):
+        detection_eval.box_convert(np.zeros((2, 3)), "xyxy", "xywh")
 
 
 # --------------------------------------------------------------------------- data
@@ -309,7 +334,7 @@ def test_shapes_detection_is_seeded_and_its_boxes_fit_the_shapes():
 # --------------------------------------------------------------------------- checks catch mistakes
 
 def test_references_pass_their_checks():
-    for name in ("box_iou", "nms", "coco_map", "roi_pool"):
+    for name in ("box_iou", "nms", "average_precision", "roi_pool", "yolo_v1_loss"):
         ex = dataclasses.replace(EXERCISES[name], forbid=())
         assert run_exercise(ex, ex.reference, quiet=True) > 0
 
@@ -345,10 +370,4 @@ def test_iou_without_clipping_and_the_reference_itself_are_caught():
     with pytest.raises(CheckFailure, match="values are wrong"):
         check("box_iou", iou_no_clip)
     with pytest.raises(ForbiddenError):
-        check("coco_map", detection_metrics.coco_map)
-
-    def via_pycocotools(coco_gt, detections, iou_thresholds=None, max_dets=100):
-        return detection_metrics.pycocotools_map(coco_gt, detections)[0]
-
-    with pytest.raises(ForbiddenError):
-        check("coco_map", via_pycocotools)
+        check("average_precision", detection_metrics.average_precision)

@@ -1,8 +1,9 @@
 """Object detection from first principles: boxes, IoU, NMS, anchors, box coding, RoI pooling, YOLO.
 
 Follows ``torchvision.ops`` where it has the function (``box_iou``, ``box_convert``, ``nms``,
-``batched_nms``, ``roi_pool``). Metrics (precision/recall, AP, COCO mAP) are in
-:mod:`course_lib.reference.detection_metrics`.
+``batched_nms``, ``roi_pool``). Metrics (precision/recall, AP) are in
+:mod:`course_lib.reference.detection_metrics`; ``box_convert`` and the COCO mAP are given tools in
+:mod:`course_lib.detection_eval`.
 
 Shape glossary: N, M boxes; A anchors; K anchors per location or RoIs; H/W feature map;
 S YOLO grid; B boxes per cell; C classes. Boxes are ``(x1, y1, x2, y2)`` in pixels unless
@@ -13,6 +14,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from course_lib.detection_eval import box_convert  # the one definition, a given tool
 from course_lib.reference._utils import as_float, check_nchw
 
 __all__ = [
@@ -28,6 +30,7 @@ __all__ = [
     "rpn_anchors",
     "ssd_default_boxes",
     "yolo_decode",
+    "yolo_v1_loss",
 ]
 
 
@@ -67,32 +70,6 @@ def box_iou(boxes1, boxes2):
     with np.errstate(divide="ignore", invalid="ignore"):
         iou = np.where(union > 0, inter / np.where(union > 0, union, 1), 0.0)
     return iou.astype(dtype)
-
-
-def box_convert(boxes, in_fmt, out_fmt):
-    """Convert boxes between "xyxy", "xywh" (COCO) and "cxcywh", like ``torchvision.ops.box_convert``.
-
-    Args:
-        boxes: (N, 4).
-        in_fmt, out_fmt: one of "xyxy", "xywh", "cxcywh".
-
-    Returns:
-        Array (N, 4) in ``out_fmt``.
-    """
-    fmts = ("xyxy", "xywh", "cxcywh")
-    for name, fmt in (("in_fmt", in_fmt), ("out_fmt", out_fmt)):
-        if fmt not in fmts:
-            raise ValueError(f"{name} must be one of {fmts}, got {fmt!r}")
-    b = _boxes(boxes, "boxes")
-    if in_fmt == "xywh":
-        b = np.concatenate([b[:, :2], b[:, :2] + b[:, 2:]], axis=1)
-    elif in_fmt == "cxcywh":
-        b = np.concatenate([b[:, :2] - b[:, 2:] / 2, b[:, :2] + b[:, 2:] / 2], axis=1)
-    if out_fmt == "xywh":
-        return np.concatenate([b[:, :2], b[:, 2:] - b[:, :2]], axis=1)
-    if out_fmt == "cxcywh":
-        return np.concatenate([(b[:, :2] + b[:, 2:]) / 2, b[:, 2:] - b[:, :2]], axis=1)
-    return b.copy()
 
 
 def _scores(scores, n, name="scores"):
@@ -320,6 +297,76 @@ def yolo_decode(output, image_size, num_boxes=2):
     boxes = np.stack([cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2], axis=-1).reshape(-1, 4)
     scores = (box[..., 4:5] * probs[:, :, None, :]).reshape(S * S * B, -1)  # (S·S·B, C)
     return boxes, scores
+
+
+def _yolo_cell_boxes(xywh, S):
+    """(..., S, S, B, 4) boxes (x, y rel. to the cell; w, h rel. to the image) → image-relative xyxy."""
+    rows, cols = np.meshgrid(np.arange(S), np.arange(S), indexing="ij")
+    cx = (cols[..., None] + xywh[..., 0]) / S
+    cy = (rows[..., None] + xywh[..., 1]) / S
+    w, h = xywh[..., 2], xywh[..., 3]
+    return np.stack([cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2], axis=-1)
+
+
+def yolo_v1_loss(pred, target, num_boxes=2, lambda_coord=5.0, lambda_noobj=0.5):
+    """The sum-squared loss of YOLO v1 (Redmon et al. 2016, eq. 3), averaged over the batch.
+
+    Layout as in :func:`yolo_decode`: ``pred[n, i, j] = [x, y, √w, √h, conf] * B + [p_1 … p_C]``;
+    the target has one object per cell at most, ``target[n, i, j] = [x, y, w, h, obj, p_1 … p_C]``
+    with ``obj`` ∈ {0, 1}, x, y relative to the cell and w, h (not their roots) relative to the image.
+
+    Rules (the paper's):
+
+    * **Responsible predictor.** In a cell with an object, the one of the B boxes whose IoU with the
+      ground truth is highest is "responsible" (1^obj_ij); the first one on ties. IoU is computed
+      between image-relative boxes, the prediction's size being ``(√w)², (√h)²``.
+    * **Coordinates**, responsible boxes only, weighted by ``lambda_coord`` = 5:
+      ``(x − x̂)² + (y − ŷ)² + (√w − √ŵ)² + (√h − √ĥ)²`` — the square roots make an error of a few pixels
+      cost more in a small box than in a large one.
+    * **Confidence of a responsible box**: ``(conf − IoU)²``, its target being the IoU of the predicted
+      box with the ground truth (a constant, as in the paper: Pr(object) · IoU).
+    * **Confidence of every other box** (in empty cells and the non-responsible ones in object cells),
+      weighted by ``lambda_noobj`` = 0.5: ``conf²``.
+    * **Classes**, once per cell with an object (not per box): ``Σ_c (p_c − p̂_c)²``.
+
+    Args:
+        pred: (N, S, S, 5·B + C) network outputs.
+        target: (N, S, S, 5 + C) as above.
+        num_boxes: B.
+        lambda_coord, lambda_noobj: the paper's weights 5 and 0.5.
+
+    Returns:
+        float: the sum of all terms over cells and boxes, divided by N.
+    """
+    p, t = as_float(pred, "pred"), as_float(target, "target")
+    B = int(num_boxes)
+    if p.ndim != 4 or p.shape[1] != p.shape[2] or p.shape[3] <= 5 * B:
+        raise ValueError(f"pred must have shape (N, S, S, 5·B + C) with B = {B}, got {p.shape}")
+    C = p.shape[3] - 5 * B
+    if t.shape != (*p.shape[:3], 5 + C):
+        raise ValueError(f"target must have shape {(*p.shape[:3], 5 + C)} for pred {p.shape}, got {t.shape}")
+    N, S = p.shape[:2]
+    box = p[..., :5 * B].reshape(N, S, S, B, 5)  # (N, S, S, B, 5)
+    obj = t[..., 4] > 0  # (N, S, S)
+    pred_xywh = np.concatenate([box[..., :2], box[..., 2:4] ** 2], axis=-1)  # (N, S, S, B, 4)
+    a = _yolo_cell_boxes(pred_xywh, S)  # (N, S, S, B, 4) xyxy
+    g = _yolo_cell_boxes(t[..., None, :4], S)  # (N, S, S, 1, 4)
+    wh = np.clip(np.minimum(a[..., 2:], g[..., 2:]) - np.maximum(a[..., :2], g[..., :2]), 0, None)
+    inter = wh[..., 0] * wh[..., 1]  # (N, S, S, B)
+    union = pred_xywh[..., 2] * pred_xywh[..., 3] + t[..., None, 2] * t[..., None, 3] - inter
+    iou = np.where(union > 0, inter / np.where(union > 0, union, 1), 0.0)  # (N, S, S, B) IoU with the cell's truth
+    responsible = np.zeros((N, S, S, B), dtype=bool)
+    np.put_along_axis(responsible, iou.argmax(axis=-1)[..., None], True, axis=-1)
+    responsible &= obj[..., None]  # (N, S, S, B) 1^obj_ij
+    gt = t[..., None, :]  # (N, S, S, 1, 5 + C)
+    coord = ((box[..., 0] - gt[..., 0]) ** 2 + (box[..., 1] - gt[..., 1]) ** 2
+             + (box[..., 2] - np.sqrt(gt[..., 2])) ** 2 + (box[..., 3] - np.sqrt(gt[..., 3])) ** 2)
+    conf = box[..., 4]
+    loss = (lambda_coord * coord[responsible].sum()
+            + ((conf - iou) ** 2)[responsible].sum()
+            + lambda_noobj * (conf ** 2)[~responsible].sum()
+            + ((p[..., 5 * B:] - t[..., 5:]) ** 2)[obj].sum())
+    return float(loss / N)
 
 
 def ssd_default_boxes(feature_sizes, image_size, s_min=0.2, s_max=0.9, ratios=(1.0, 2.0, 0.5)):

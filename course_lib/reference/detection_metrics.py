@@ -1,34 +1,16 @@
-"""Detection metrics: precision/recall, AP (all-point, VOC 11-point, COCO 101-point), COCO mAP.
+"""Detection metrics: precision/recall, AP (all-point, VOC 11-point, COCO 101-point), matching.
 
-:func:`coco_map` follows ``pycocotools.cocoeval.COCOeval`` (bbox, area "all", ``maxDets=100``)
-exactly, so both agree to floating-point precision; :func:`pycocotools_map` runs pycocotools itself.
-
-COCO format: ``{"images": [{"id": ...}], "annotations": [{"id", "image_id", "category_id",
-"bbox": [x, y, w, h], "area", "iscrowd": 0}], "categories": [{"id", "name"}]}``; detections are a
-list of ``{"image_id", "category_id", "bbox": [x, y, w, h], "score"}``.
+COCO's mAP over images, categories and IoU thresholds is a given tool,
+:func:`course_lib.detection_eval.coco_map` (checked against pycocotools in the tests).
 """
 
 from __future__ import annotations
 
-import contextlib
-import copy
-import io
-
 import numpy as np
 
-from course_lib.reference.detection import box_convert, box_iou
+from course_lib.reference.detection import box_iou
 
-__all__ = [
-    "COCO_IOU_THRESHOLDS",
-    "average_precision",
-    "coco_map",
-    "match_detections",
-    "precision_recall",
-    "pycocotools_map",
-]
-
-#: IoU thresholds 0.50, 0.55, …, 0.95 of COCO's mAP@[.5:.95].
-COCO_IOU_THRESHOLDS = np.linspace(0.5, 0.95, 10)
+__all__ = ["average_precision", "match_detections", "precision_recall"]
 
 
 def precision_recall(scores, is_tp, num_gt):
@@ -115,73 +97,3 @@ def match_detections(det_boxes, det_scores, gt_boxes, iou_threshold=0.5):
         if m >= 0:
             taken[m], is_tp[i] = True, True
     return is_tp
-
-
-def _group(items, key):
-    out = {}
-    for it in items:
-        out.setdefault(key(it), []).append(it)
-    return out
-
-
-def coco_map(coco_gt, detections, iou_thresholds=None, max_dets=100):
-    """COCO mean average precision (bbox), the same number as pycocotools' ``stats[0]``.
-
-    For each IoU threshold and each category that has ground truth: keep the ``max_dets`` best
-    detections per image, match them with :func:`match_detections`, pool all images, compute
-    precision/recall and the 101-point AP. mAP is the mean over thresholds and categories.
-    ``iou_thresholds=[0.5]`` gives mAP@0.5 (pycocotools' ``stats[1]``).
-
-    Args:
-        coco_gt: COCO-format dict (images, annotations, categories).
-        detections: list of dicts with image_id, category_id, bbox [x, y, w, h], score.
-        iou_thresholds: sequence of IoU thresholds; None means :data:`COCO_IOU_THRESHOLDS`.
-        max_dets: detections kept per image and category.
-
-    Returns:
-        float mAP, or ``nan`` if no category has ground truth.
-    """
-    if iou_thresholds is None:
-        iou_thresholds = COCO_IOU_THRESHOLDS
-    gts = _group(coco_gt["annotations"], lambda a: (a["image_id"], a["category_id"]))
-    dts = _group(detections, lambda d: (d["image_id"], d["category_id"]))
-    image_ids = sorted(img["id"] for img in coco_gt["images"])
-    aps = []
-    for t in iou_thresholds:
-        for cat in sorted(c["id"] for c in coco_gt["categories"]):
-            num_gt = sum(len(gts.get((i, cat), [])) for i in image_ids)
-            if num_gt == 0:
-                continue
-            scores, tps = [], []
-            for i in image_ids:
-                dt = dts.get((i, cat), [])
-                order = np.argsort([-d["score"] for d in dt], kind="mergesort")[:max_dets]
-                dt = [dt[k] for k in order]
-                boxes = box_convert(np.array([d["bbox"] for d in dt], dtype=np.float64).reshape(-1, 4), "xywh", "xyxy")
-                gt = box_convert(np.array([a["bbox"] for a in gts.get((i, cat), [])], dtype=np.float64).reshape(-1, 4),
-                                 "xywh", "xyxy")
-                s = np.array([d["score"] for d in dt], dtype=np.float64)
-                scores.append(s)
-                tps.append(match_detections(boxes, s, gt, t))
-            precision, recall = precision_recall(np.concatenate(scores), np.concatenate(tps), num_gt)
-            aps.append(average_precision(recall, precision, "coco101"))
-    return float(np.mean(aps)) if aps else float("nan")
-
-
-def pycocotools_map(coco_gt, detections):
-    """(mAP@[.5:.95], mAP@0.5) computed by pycocotools itself (its printout is swallowed)."""
-    from pycocotools.coco import COCO
-    from pycocotools.cocoeval import COCOeval
-
-    if not detections:
-        return 0.0, 0.0
-    with contextlib.redirect_stdout(io.StringIO()):
-        gt = COCO()
-        gt.dataset = copy.deepcopy(coco_gt)
-        gt.createIndex()
-        dt = gt.loadRes(copy.deepcopy(list(detections)))
-        ev = COCOeval(gt, dt, "bbox")
-        ev.evaluate()
-        ev.accumulate()
-        ev.summarize()
-    return float(ev.stats[0]), float(ev.stats[1])

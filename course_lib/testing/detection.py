@@ -27,7 +27,10 @@ def random_boxes(rng, n, span=40.0, max_side=20.0, degenerate=0.0):
 
 
 def random_coco(rng, n_images=3, n_classes=3, max_objects=4, span=60.0):
-    """A small random COCO ground truth and noisy detections (matches, poor boxes, false positives)."""
+    """A small random COCO ground truth and noisy detections (matches, poor boxes, false positives).
+
+    The tests use it to compare :func:`course_lib.detection_eval.coco_map` with pycocotools.
+    """
     coco = {"images": [{"id": i + 1} for i in range(n_images)], "annotations": [],
             "categories": [{"id": c + 1, "name": f"class{c + 1}"} for c in range(n_classes)]}
     dets = []
@@ -256,32 +259,6 @@ def _ap_hidden(rng):
     return cases + [Case((np.zeros(0), np.zeros(0), "all")), Case((np.ones(3), np.ones(3), "coco101"))]
 
 
-def _map_visible():
-    gt = {"images": [{"id": 1}], "categories": [{"id": 1, "name": "a"}],
-          "annotations": [{"id": 1, "image_id": 1, "category_id": 1, "bbox": [0, 0, 10, 10], "area": 100,
-                           "iscrowd": 0}]}
-    one = [{"image_id": 1, "category_id": 1, "bbox": [0, 0, 10, 10], "score": 0.9}]
-    return [
-        Case((gt, one), note="one perfect detection: mAP 1"),
-        Case((gt, [dict(one[0], bbox=[2, 0, 10, 10])]), note="IoU 2/3: a hit at 0.50…0.65, a miss above"),
-        Case((gt, [dict(one[0], score=0.5), {**one[0], "bbox": [30, 30, 5, 5], "score": 0.8}], [0.5]),
-             note="a false positive ranked first, mAP@0.5"),
-        Case((*random_coco(np.random.default_rng(17)),), note="3 images, 3 classes (one without ground truth)"),
-        Case((*random_coco(np.random.default_rng(18)), [0.5]), note="mAP@0.5"),
-    ]
-
-
-def _map_hidden(rng):
-    cases = []
-    for _ in range(6):
-        coco, dets = random_coco(rng, int(rng.integers(1, 5)), int(rng.integers(2, 4)))
-        while not coco["annotations"]:  # mAP needs at least one object
-            coco, dets = random_coco(rng, int(rng.integers(1, 5)), int(rng.integers(2, 4)))
-        thresholds = [0.5] if rng.random() < 0.4 else detection_metrics.COCO_IOU_THRESHOLDS.resolve()
-        cases.append(Case((coco, dets, thresholds)))
-    return cases
-
-
 # --------------------------------------------------------------------------- yolo_decode
 
 def _yolo_visible():
@@ -305,6 +282,50 @@ def _yolo_hidden(rng):
     return cases
 
 
+# --------------------------------------------------------------------------- yolo_v1_loss
+
+def _yolo_target(rng, N, S, C, p_obj=0.4):
+    """(N, S, S, 5 + C) targets: [x, y, w, h, obj, one-hot class], zero in cells without an object."""
+    t = np.zeros((N, S, S, 5 + C))
+    obj = rng.random((N, S, S)) < p_obj
+    t[..., :2] = rng.random((N, S, S, 2))
+    t[..., 2:4] = rng.uniform(0.05, 0.9, size=(N, S, S, 2))
+    t[..., 4] = obj
+    t[..., 5:] = np.eye(C)[rng.integers(0, C, size=(N, S, S))]
+    t[~obj] = 0.0
+    return t
+
+
+def _yolo_loss_visible():
+    rng = np.random.default_rng(20)
+    target = np.array([[[[0.5, 0.5, 0.25, 0.25, 1.0, 1.0]]]])
+    pred = np.array([[[[0.5, 0.5, 0.5, 0.5, 0.8, 0.5, 0.5, 0.3, 0.3, 0.6, 0.7]]]])
+    shifted = pred.copy()
+    shifted[..., 0] = 0.6
+    swapped = pred[..., [5, 6, 7, 8, 9, 0, 1, 2, 3, 4, 10]]
+    return [
+        Case((pred, target), note="S = 1, B = 2, C = 1: box 0 fits the object (IoU 1) and is responsible: "
+                                  "(0.8 − 1)² + 0.5·0.6² + (0.7 − 1)² = 0.31"),
+        Case((shifted, target), note="box 0 shifted by 0.1: 5·0.1² + (0.8 − IoU 3/7)² + 0.18 + 0.09"),
+        Case((swapped, target), note="the same boxes in the other order: box 1 is responsible now"),
+        Case((pred, np.zeros_like(target)), note="no object: only 0.5·conf² for both boxes"),
+        Case((pred, target, 2, 1.0, 1.0), note="λ_coord = λ_noobj = 1"),
+        Case((rng.random((2, 7, 7, 30)), _yolo_target(rng, 2, 7, 20)), note="YOLO v1 on VOC: 2 images, 7×7×30"),
+        Case((rng.random((1, 3, 3, 3 * 5 + 2)), _yolo_target(rng, 1, 3, 2), 3), note="S = 3, B = 3, C = 2"),
+        Case((np.zeros((1, 7, 7, 30)), np.zeros((1, 7, 7, 30))), raises=ValueError,
+             note="target must be (N, S, S, 5 + C)"),
+    ]
+
+
+def _yolo_loss_hidden(rng):
+    cases = []
+    for _ in range(10):
+        n, s, b, c = int(rng.integers(1, 4)), int(rng.integers(1, 6)), int(rng.integers(1, 4)), int(rng.integers(1, 5))
+        cases.append(Case((rng.random((n, s, s, 5 * b + c)), _yolo_target(rng, n, s, c, float(rng.uniform(0.2, 0.8))),
+                           b, float(rng.choice([5.0, 1.0, 2.0])), float(rng.choice([0.5, 0.1, 1.0])))))
+    return cases
+
+
 _exercise = partial(Exercise, forbid=_FORBID)
 
 EXERCISES = {ex.name: ex for ex in [
@@ -321,8 +342,10 @@ EXERCISES = {ex.name: ex for ex in [
     _exercise("decode_boxes", detection.decode_boxes, _decode_visible, _decode_hidden),
     _exercise("roi_pool", detection.roi_pool, _roi_visible, _roi_hidden, hint="Output (K, C, PH, PW)."),
     _exercise("average_precision", detection_metrics.average_precision, _ap_visible, _ap_hidden),
-    _exercise("coco_map", detection_metrics.coco_map, _map_visible, _map_hidden, rtol=1e-9, atol=1e-9),
     _exercise("yolo_decode", detection.yolo_decode, _yolo_visible, _yolo_hidden,
               output_names=("boxes", "scores"),
               hint="boxes (S·S·B, 4), scores (S·S·B, C). YOLO v1 predicts √w and √h: square them."),
+    _exercise("yolo_v1_loss", detection.yolo_v1_loss, _yolo_loss_visible, _yolo_loss_hidden, rtol=1e-9, atol=1e-12,
+              hint="A float: the sum of eq. (3)'s five terms divided by N. Responsible = highest IoU (first on ties); "
+                   "its confidence target is that IoU."),
 ]}
