@@ -53,6 +53,8 @@ ch03 | average pooling | 平均池化 | keep the mean of each window
 ch03,ch08 | overlapping pooling | 重叠池化 | windows larger than the stride (AlexNet: 3×3, stride 2)
 ch03,ch08,ch09 | global average pooling | 全局平均池化 | one mean per channel; replaces FC layers (NiN, GoogLeNet)
 ch03,ch10 | spatial pyramid pooling | 空间金字塔池化 | pooling into n×n grids at several levels: a fixed-length output for any input size (SPP-net's experiments 6,3,2,1 = 50 bins, windows ⌈a/n⌉ with stride ⌊a/n⌋; the notes' 4,2,1 = 21 bins)
+ch03 | L2 pooling | L2池化 | √(Σ x²) over each window: Lp pooling with p = 2 (PyTorch's lp_pool2d sums, it does not average)
+ch03 | stochastic pooling | 随机池化 | training: pick one activation of each window with probability aᵢ/Σa; test: Σ a²/Σ a (Zeiler & Fergus, 2013)
 ch03 | translation invariance | 平移不变性 | the output changes little when the input shifts
 ch03 | downsampling | 下采样 | reducing the spatial size of feature maps
 ch01,ch04 | activation function | 激活函数 | non-linear function after each layer; without it a deep network is one linear map
