@@ -231,6 +231,7 @@ ch11 | spectral radius | 谱半径 | the largest absolute eigenvalue of a matrix
 ch11 | language model | 语言模型 | a model of the probability of the next token given the previous ones
 ch11 | sampling temperature | 采样温度 | dividing logits by τ before softmax: τ < 1 sharpens, τ > 1 flattens the distribution
 ch11 | sequence data | 序列数据 | ordered data whose elements depend on each other, such as text, speech or video
+ch11 | encoder–decoder | 编码器–解码器 | one RNN reads the input sequence, its last state starts another that writes an output of another length (seq2seq: translation)
 ch12 | long short-term memory (LSTM) | 长短期记忆网络 | a gated RNN with a cell state that is changed only by element-wise forgetting and adding, so memories and gradients survive many steps
 ch12 | cell state | 单元状态 | the LSTM's memory c_t = f ⊙ c_{t−1} + i ⊙ g, the "conveyor belt" that runs through time without matrix products
 ch12 | forget gate | 遗忘门 | the sigmoid gate f that decides how much of the previous cell state to keep
