@@ -331,3 +331,46 @@ def test_stochastic_pool2d_seed_protocol_and_errors():
     assert pool.stochastic_pool2d(x.astype(np.float32), 2, rng=0).dtype == np.float32
     with pytest.raises(ValueError, match="non-negative"):
         pool.stochastic_pool2d(-x, 2)
+
+
+def _choice_sampler(x, kernel_size, stride=None, training=True, rng=None):
+    """A correct stochastic pooling that samples differently from the reference (Generator.choice per window)."""
+    if (x < 0).any():
+        raise ValueError("x must be non-negative")
+    if not training:
+        return pool.stochastic_pool2d(x, kernel_size, stride, training=False)
+    kh, kw = _pair(kernel_size)
+    sh, sw = _pair(stride if stride is not None else kernel_size)
+    gen = np.random.default_rng(rng)
+    win = np.lib.stride_tricks.sliding_window_view(x, (kh, kw), axis=(2, 3))[:, :, ::sh, ::sw]
+    win = win.reshape(*win.shape[:4], -1)
+    out = np.zeros(win.shape[:4], dtype=x.dtype)
+    for idx in np.ndindex(out.shape):
+        a = win[idx]
+        if a.sum() > 0:
+            out[idx] = gen.choice(a, p=a / a.sum())
+    return out
+
+
+def test_stochastic_pool2d_check_accepts_other_samplers_and_rejects_wrong_ones():
+    import dataclasses
+
+    from course_lib.testing import EXERCISES, CheckFailure, run_exercise
+
+    ex = dataclasses.replace(EXERCISES["stochastic_pool2d"], forbid=())
+    run_exercise(ex, _choice_sampler, quiet=True)
+    run_exercise(ex, _choice_sampler, hidden=True, seed=1, quiet=True)
+
+    def averages(x, kernel_size, stride=None, training=True, rng=None):
+        return _choice_sampler(x, kernel_size, stride, training=False)
+
+    def takes_max(x, kernel_size, stride=None, training=True, rng=None):
+        averages(x, kernel_size, stride)  # validates x
+        return averages(x, kernel_size, stride) if not training else pool.max_pool2d(x, kernel_size, stride)
+
+    def fixed_seed(x, kernel_size, stride=None, training=True, rng=None):
+        return _choice_sampler(x, kernel_size, stride, training, 0 if rng is None else rng)
+
+    for wrong, says in [(averages, "picked"), (takes_max, "picked"), (fixed_seed, "rng=None")]:
+        with pytest.raises(CheckFailure, match=says):
+            run_exercise(ex, wrong, quiet=True)
