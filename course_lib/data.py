@@ -24,6 +24,7 @@ __all__ = [
     "photo_batch",
     "ring_centers",
     "sample_ring",
+    "shapes_classification",
     "shapes_detection",
     "shifted",
 ]
@@ -269,6 +270,29 @@ def shapes_detection(n, size=48, seed=0, max_objects=3, min_side=10, max_side=22
         images[k] = np.clip(img, 0, 1)
         coco["images"].append({"id": k + 1, "width": size, "height": size, "file_name": f"shapes_{k:04d}.png"})
     return images, coco
+
+
+def shapes_classification(n, size=48, seed=0, min_side=10, max_side=22):
+    """One shape per image, for classification with a box to score localisation (Chapter 9).
+
+    :func:`shapes_detection` with ``max_objects=1``: the label is the shape's class and the box is its
+    exact extent, so a heatmap's peak can be checked against where the object really is.
+
+    Args:
+        n, size, seed, min_side, max_side: as in :func:`shapes_detection`.
+
+    Returns:
+        (images, labels, boxes): float32 (n, 3, size, size) in [0, 1]; int64 (n,) indices into
+        :data:`SHAPE_CLASSES`; float64 (n, 4) boxes (x1, y1, x2, y2) in pixels, x2 = x1 + side.
+    """
+    images, coco = shapes_detection(n, size=size, seed=seed, max_objects=1, min_side=min_side, max_side=max_side)
+    by_image = {a["image_id"]: a for a in coco["annotations"]}
+    if len(by_image) != n:  # cannot happen: one shape always fits an empty image
+        raise RuntimeError("an image without its shape")
+    labels = np.array([by_image[k + 1]["category_id"] - 1 for k in range(n)], dtype=np.int64)
+    boxes = np.array([by_image[k + 1]["bbox"] for k in range(n)], dtype=np.float64)  # (n, 4) x, y, w, h
+    boxes[:, 2:] += boxes[:, :2]  # (n, 4) x1, y1, x2, y2
+    return images, labels, boxes
 
 
 def _kernel(rows, scale=1.0):

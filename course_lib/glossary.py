@@ -53,6 +53,8 @@ ch03 | average pooling | 平均池化 | keep the mean of each window
 ch03,ch08 | overlapping pooling | 重叠池化 | windows larger than the stride (AlexNet: 3×3, stride 2)
 ch03,ch08,ch09 | global average pooling | 全局平均池化 | one mean per channel; replaces FC layers (NiN, GoogLeNet)
 ch03,ch10 | spatial pyramid pooling | 空间金字塔池化 | pooling into n×n grids at several levels: a fixed-length output for any input size (SPP-net's experiments 6,3,2,1 = 50 bins, windows ⌈a/n⌉ with stride ⌊a/n⌋; the notes' 4,2,1 = 21 bins)
+ch03 | L2 pooling | L2池化 | √(Σ x²) over each window: Lp pooling with p = 2 (PyTorch's lp_pool2d sums, it does not average)
+ch03 | stochastic pooling | 随机池化 | training: pick one activation of each window with probability aᵢ/Σa; test: Σ a²/Σ a (Zeiler & Fergus, 2013)
 ch03 | translation invariance | 平移不变性 | the output changes little when the input shifts
 ch03 | downsampling | 下采样 | reducing the spatial size of feature maps
 ch01,ch04 | activation function | 激活函数 | non-linear function after each layer; without it a deep network is one linear map
@@ -229,6 +231,7 @@ ch11 | spectral radius | 谱半径 | the largest absolute eigenvalue of a matrix
 ch11 | language model | 语言模型 | a model of the probability of the next token given the previous ones
 ch11 | sampling temperature | 采样温度 | dividing logits by τ before softmax: τ < 1 sharpens, τ > 1 flattens the distribution
 ch11 | sequence data | 序列数据 | ordered data whose elements depend on each other, such as text, speech or video
+ch11 | encoder–decoder | 编码器–解码器 | one RNN reads the input sequence, its last state starts another that writes an output of another length (seq2seq: translation)
 ch12 | long short-term memory (LSTM) | 长短期记忆网络 | a gated RNN with a cell state that is changed only by element-wise forgetting and adding, so memories and gradients survive many steps
 ch12 | cell state | 单元状态 | the LSTM's memory c_t = f ⊙ c_{t−1} + i ⊙ g, the "conveyor belt" that runs through time without matrix products
 ch12 | forget gate | 遗忘门 | the sigmoid gate f that decides how much of the previous cell state to keep

@@ -13,7 +13,8 @@ from torch import nn
 __all__ = ["LeNet5", "count_params", "digits_to_32"]
 
 _ACTIVATIONS = {"relu": nn.ReLU, "tanh": nn.Tanh, "sigmoid": nn.Sigmoid}
-_POOLS = {"max": nn.MaxPool2d, "avg": nn.AvgPool2d}
+_POOLS = {"max": lambda c: nn.MaxPool2d(2), "avg": lambda c: nn.AvgPool2d(2),
+          "conv": lambda c: nn.Conv2d(c, c, 2, stride=2)}  # each takes the channels C, halves H and W
 
 
 class LeNet5(nn.Module):
@@ -27,7 +28,9 @@ class LeNet5(nn.Module):
         num_classes: outputs of the last layer (K).
         in_channels: C of the input (N, C, 32, 32).
         activation: "relu" (default, trains faster), "tanh" or "sigmoid".
-        pool: "max" (default) or "avg" (the original's sub-sampling).
+        pool: "max" (default), "avg" (the original's sub-sampling) or "conv": a learned 2×2 convolution
+            with stride 2 (C → C channels) in place of each pooling layer, as in the all-convolutional
+            net (Springenberg et al., 2015); it adds 150 + 1,040 parameters.
         batch_norm: insert BatchNorm2d/BatchNorm1d after each conv/hidden FC layer (Chapter 5).
         dropout: dropout probability before each hidden FC layer (0 = none).
     """
@@ -46,7 +49,7 @@ class LeNet5(nn.Module):
         def conv(c_in, c_out):
             layers = [nn.Conv2d(c_in, c_out, 5)]
             layers += [nn.BatchNorm2d(c_out)] if batch_norm else []
-            return [*layers, act(), pooling(2)]
+            return [*layers, act(), pooling(c_out)]
 
         def dense(d_in, d_out):
             layers = [nn.Dropout(dropout)] if dropout else []

@@ -29,6 +29,8 @@
 # | 5 | `global_avg_pool2d` | 1 |
 # | 6 | `adaptive_max_pool2d` — a fixed output size for any input | 2 |
 # | 7 | `spatial_pyramid_pool` — SPP-net's 50 (or the notes' 21) bins | 2 |
+# | 8 | `l2_pool2d` — the root of the sum of squares | 1 |
+# | 9 | `stochastic_pool2d` — sample in training, expectation at test time | 2 |
 #
 # Semantics follow `torch.nn.functional` exactly (checked against it): `stride` defaults to
 # `kernel_size`; max pooling pads with −∞ (padding never wins), average pooling pads with zeros and
@@ -36,7 +38,7 @@
 # `torch`, `scipy` and the course's pooling reference are switched off while your functions are
 # checked.
 #
-# **Key terms** ([glossary](../../docs/glossary.md)): feature map 特征图 · stride 步长 · backpropagation 反向传播 · pooling 池化 · max pooling 最大池化 · average pooling 平均池化 · overlapping pooling 重叠池化 · global average pooling 全局平均池化 · spatial pyramid pooling 空间金字塔池化 · translation invariance 平移不变性 · downsampling 下采样
+# **Key terms** ([glossary](../../docs/glossary.md)): feature map 特征图 · stride 步长 · backpropagation 反向传播 · pooling 池化 · max pooling 最大池化 · average pooling 平均池化 · overlapping pooling 重叠池化 · global average pooling 全局平均池化 · spatial pyramid pooling 空间金字塔池化 · stochastic pooling 随机池化 · L2 pooling L2池化 · translation invariance 平移不变性 · downsampling 下采样
 
 # %% nbgrader={"grade": false, "grade_id": "setup", "locked": true, "schema_version": 3, "solution": false, "task": false}
 # %matplotlib inline
@@ -47,15 +49,18 @@ import torch.nn.functional as F
 
 from course_lib.data import load_digits, load_photo, shifted
 from course_lib.gradcheck import gradcheck
+from course_lib.pool_experiments import compare_downsampling
 from course_lib.reference.conv import conv_output_size  # Chapter 2's formula: (N − F + 2P) // S + 1
 from course_lib.testing import (
     check_adaptive_max_pool2d,
     check_avg_pool2d,
     check_avg_pool2d_backward,
     check_global_avg_pool2d,
+    check_l2_pool2d,
     check_max_pool2d,
     check_max_pool2d_backward,
     check_spatial_pyramid_pool,
+    check_stochastic_pool2d,
 )
 from course_lib.viz import PoolingExplorer, show_images
 
@@ -451,7 +456,174 @@ corner[0, 0, 13, 13] = 1.0
 print("14×14 map, a 1 in the last row and column, level 4: paper windows see",
       spatial_pyramid_pool(corner, (4,), "paper").max(), "/ adaptive bins see", spatial_pyramid_pool(corner, (4,), "adaptive").max())
 
-# ## 8. How invariant is pooling to shifts?
+# %% [markdown]
+# ## 8. L2 pooling
+#
+# The lecture notes list three poolings: max, average and **L2 pooling** (L2池化). L2 pooling keeps the
+# Euclidean norm of each window, $\sqrt{\sum_{i \in \text{window}} x_i^2}$. It is the p = 2 member of
+# the Lp pooling family $\big(\sum x_i^p\big)^{1/p}$ (Boureau, Ponce & LeCun, ICML 2010; used by
+# Sermanet, Chintala & LeCun, ICPR 2012, on house numbers): p = 1 adds the magnitudes, and as p → ∞ it
+# tends to the maximum of |x|, so p slides between average-like and max-like pooling.
+#
+# **Sum or mean?** Some texts write the root of the *mean* of squares. This course follows PyTorch's
+# `F.lp_pool2d(x, 2, kernel_size, stride)`, whose documented definition is
+# $f(X) = \sqrt[p]{\sum_{x \in X} x^p}$ — the **sum**. (The root-mean-square is this divided by
+# $\sqrt{KH \cdot KW}$.) No padding: `lp_pool2d` has none.
+#
+# **Exercise 8.** `l2_pool2d(x, kernel_size, stride=None)`.
+
+# %% nbgrader={"grade": false, "grade_id": "l2_pool2d", "locked": false, "schema_version": 3, "solution": true, "task": false}
+def l2_pool2d(x, kernel_size, stride=None):
+    """L2 pooling, same semantics as ``torch.nn.functional.lp_pool2d(x, 2, kernel_size, stride)``.
+
+    Args:
+        x: input of shape (N, C, H, W).
+        kernel_size: int or (KH, KW).
+        stride: int or pair; defaults to kernel_size. No padding.
+
+    Returns:
+        Array of shape (N, C, H_out, W_out): √(Σ x²) over each window, H_out = (H − KH) // SH + 1.
+    """
+    ### BEGIN SOLUTION
+    (kh, kw), (sh, sw), _, (h_out, w_out) = pool_geometry(x, kernel_size, stride, 0)
+    windows = np.lib.stride_tricks.sliding_window_view(x, (kh, kw), axis=(2, 3))
+    windows = windows[:, :, ::sh, ::sw][:, :, :h_out, :w_out]                      # (N, C, H_out, W_out, KH, KW)
+    return np.sqrt((windows ** 2).sum(axis=(-2, -1)))
+    ### END SOLUTION
+
+
+# %% nbgrader={"grade": true, "grade_id": "test_l2_pool2d", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false} course={"exercise": "l2_pool2d", "seed": 308}
+check_l2_pool2d(l2_pool2d)
+### BEGIN HIDDEN TESTS
+from course_lib.testing import hidden_check
+
+hidden_check("l2_pool2d", l2_pool2d, seed=308)
+### END HIDDEN TESTS
+
+# %% [markdown]
+# ## 9. Stochastic pooling
+#
+# Max pooling always passes on the strongest activation and average pooling dilutes it among weak
+# ones. **Stochastic pooling** (随机池化; Zeiler & Fergus, *Stochastic Pooling for Regularization of Deep
+# Convolutional Neural Networks*, ICLR 2013) picks an activation *at random*, favouring the strong ones.
+# In each window of non-negative activations $a_i$ (they come after a ReLU):
+#
+# $$p_i = \frac{a_i}{\sum_j a_j}, \qquad
+#   \text{training: } s = a_k \text{ with } k \sim \text{Multinomial}(p_1, \dots, p_n), \qquad
+#   \text{test: } s = \sum_i p_i a_i = \frac{\sum_i a_i^2}{\sum_i a_i}.$$
+#
+# Training-time sampling is a regulariser, like dropout: the next layer sees a slightly different
+# network each time. At test time the paper uses the **probability-weighted average** — the expected
+# value of the training-time output — a deterministic, softer max. A window of zeros gives 0 in both
+# modes (no 0 / 0). With the same window as before, `[[1, 2], [3, 4]]`: training picks 4 with
+# probability 0.4, 3 with 0.3, …; test time gives (1 + 4 + 9 + 16) / 10 = 3, between the mean 2.5
+# and the max 4.
+#
+# **Exercise 9.** `stochastic_pool2d(x, kernel_size, stride=None, training=True, rng=None)`, no
+# padding. Raise `ValueError` for an input with a negative value. `rng` follows NumPy's convention: start
+# with `rng = np.random.default_rng(rng)` (a Generator, an int seed, or None for fresh randomness).
+#
+# *How it is checked.* Test time is compared with the reference. Training mode is checked by its
+# statistics, so any correct way of sampling passes: every output is an element of its window, a
+# window of zeros gives 0, over 4,000 copies of a window each element is picked with frequency
+# $p_i \pm 0.04$, the same int seed gives the same output twice, and `rng=None` does not. (The
+# reference draws one `u = rng.random((N, C, H_out, W_out))` and picks, in each window in row-major
+# order, the first element whose cumulative probability exceeds u — you need not do the same.)
+
+# %% nbgrader={"grade": false, "grade_id": "stochastic_pool2d", "locked": false, "schema_version": 3, "solution": true, "task": false}
+def stochastic_pool2d(x, kernel_size, stride=None, training=True, rng=None):
+    """Stochastic pooling (Zeiler & Fergus, 2013) of non-negative activations.
+
+    Args:
+        x: non-negative input of shape (N, C, H, W); ValueError if any value is negative.
+        kernel_size: int or (KH, KW).
+        stride: int or pair; defaults to kernel_size. No padding.
+        training: True: each window outputs one of its elements a_i, drawn with probability
+            a_i / Σ a_j, independently per window. False: Σ a_i² / Σ a_i. A window of zeros gives 0.
+        rng: a numpy Generator, an int seed, or None (np.random.default_rng(rng)).
+
+    Returns:
+        Array of shape (N, C, H_out, W_out) with the dtype of x.
+    """
+    ### BEGIN SOLUTION
+    if (x < 0).any():
+        raise ValueError(f"x must be non-negative, got a minimum of {x.min()}")
+    (kh, kw), (sh, sw), _, (h_out, w_out) = pool_geometry(x, kernel_size, stride, 0)
+    windows = np.lib.stride_tricks.sliding_window_view(x, (kh, kw), axis=(2, 3))
+    windows = windows[:, :, ::sh, ::sw][:, :, :h_out, :w_out].reshape(*x.shape[:2], h_out, w_out, kh * kw)
+    total = windows.sum(axis=-1, keepdims=True)                                    # (N, C, H_out, W_out, 1)
+    probs = np.divide(windows, total, out=np.zeros(windows.shape), where=total > 0)
+    if not training:
+        return (probs * windows).sum(axis=-1).astype(x.dtype)
+    u = np.random.default_rng(rng).random((*x.shape[:2], h_out, w_out, 1))
+    k = (np.cumsum(probs, axis=-1) <= u).sum(axis=-1, keepdims=True)              # first cumulative p > u
+    k = np.minimum(k, kh * kw - 1)
+    return np.where(total[..., 0] > 0, np.take_along_axis(windows, k, axis=-1)[..., 0], 0).astype(x.dtype)
+    ### END SOLUTION
+
+
+# %% nbgrader={"grade": true, "grade_id": "test_stochastic_pool2d", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false} course={"exercise": "stochastic_pool2d", "seed": 309}
+check_stochastic_pool2d(stochastic_pool2d)
+### BEGIN HIDDEN TESTS
+from course_lib.testing import hidden_check
+
+hidden_check("stochastic_pool2d", stochastic_pool2d, seed=309)
+### END HIDDEN TESTS
+
+# %% [markdown]
+# Five poolings of the same window of ReLU activations, and the training-time draws of stochastic
+# pooling: over many draws the frequencies follow $p_i$ and the mean of the draws approaches the
+# test-time value. `F.lp_pool2d` agrees with your L2 pooling.
+
+# %%
+window = np.array([[[[0.0, 1.0], [2.0, 5.0]]]])                                 # (1, 1, 2, 2)
+draws = np.array([stochastic_pool2d(window, 2, rng=seed)[0, 0, 0, 0] for seed in range(2000)])
+print(f"max {max_pool2d(window, 2)[0, 0, 0, 0]:.3f} · average {avg_pool2d(window, 2)[0, 0, 0, 0]:.3f} · "
+      f"L2 {l2_pool2d(window, 2)[0, 0, 0, 0]:.3f} · stochastic, test time "
+      f"{stochastic_pool2d(window, 2, training=False)[0, 0, 0, 0]:.3f} · mean of 2,000 draws {draws.mean():.3f}")
+fig, ax = plt.subplots(figsize=(5, 2.6))
+values = window.ravel()
+ax.bar([f"{v:g}" for v in values], [np.mean(draws == v) for v in values], label="frequency in 2,000 draws")
+ax.plot([f"{v:g}" for v in values], values / values.sum(), "ko", label="pᵢ = aᵢ / Σ a")
+ax.set_xlabel("activation in the window")
+ax.legend()
+ax.set_title("Stochastic pooling picks aᵢ with probability pᵢ")
+plt.show()
+x_lp = np.random.default_rng(9).standard_normal((2, 3, 7, 7))
+print("l2_pool2d matches F.lp_pool2d(x, 2, 3, 2):",
+      np.allclose(l2_pool2d(x_lp, 3, 2), F.lp_pool2d(torch.from_numpy(x_lp), 2, 3, 2).numpy()))
+
+# %% [markdown]
+# ## 10. Max, average or a strided convolution? An experiment inside LeNet-5
+#
+# Which downsampling should a network use? Train the same LeNet-5 (Chapter 7's capstone) on the digits
+# three times, with the same split, initial seed and budget, changing only its two downsampling layers:
+# 2×2 **max pooling**, 2×2 **average pooling** (LeCun's original "sub-sampling") and a learned 2×2
+# **convolution with stride 2** — the all-convolutional net's replacement for pooling (Springenberg et
+# al., *Striving for Simplicity*, 2015), which adds 1,190 parameters. `compare_downsampling` in
+# `course_lib.pool_experiments` does the training (about 15 s).
+#
+# On 1,437 small images and five epochs the three land within a few points of each other, and the order
+# can change with the seed: the choice matters less than the rest of the network here. On large data
+# Springenberg et al. found strided convolutions as good as max pooling; max pooling stays the default
+# because it is free and robust.
+
+# %%
+runs = compare_downsampling()
+print(f"{'downsampling':<28}{'parameters':>11}{'train acc':>11}{'test acc':>10}{'seconds':>9}")
+for run in runs:
+    print(f"{run.label:<28}{run.params:>11,}{run.train_acc:>11.3f}{run.test_acc:>10.3f}{run.seconds:>9.1f}")
+fig, ax = plt.subplots(figsize=(5, 2.6))
+ax.barh([run.label for run in runs], [run.test_acc for run in runs])
+for i, run in enumerate(runs):
+    ax.text(run.test_acc, i, f" {run.test_acc:.3f}", va="center")
+ax.set_xlim(0.5, 1.05)
+ax.set_xlabel("test accuracy (360 digits)")
+ax.set_title("LeNet-5 on the digits, 5 epochs, seed 0")
+plt.show()
+
+# %% [markdown]
+# ## 11. How invariant is pooling to shifts?
 #
 # Shift a digit by one pixel: the raw pixels change a lot; after 2×2 max pooling fewer values
 # change; after a global max, almost nothing. Pooling gives *some* translation invariance (平移不变性)
@@ -484,7 +656,7 @@ ax.set_title("Pooling makes features less sensitive to small shifts")
 plt.show()
 
 # %% [markdown]
-# ## 9. Pooling explorer
+# ## 12. Pooling explorer
 #
 # Choose an image, max or average, the window, stride and padding; the grid shows the windows on the
 # input, and the "shift" slider moves the input to test the invariance you just measured. Pass your
@@ -532,6 +704,11 @@ explorer
 #   invariance.
 # * Max pooling routes the gradient to the arg-max; average pooling spreads it evenly. Overlapping
 #   windows add their gradients.
+# * L2 pooling keeps each window's norm √(Σ x²) (PyTorch's `lp_pool2d` with p = 2: the sum, not the
+#   mean); stochastic pooling samples an activation with probability ∝ its value while training and
+#   takes the expectation Σ a² / Σ a at test time (Zeiler & Fergus, 2013).
+# * Inside LeNet-5 on the digits, max pooling, average pooling and a strided convolution give test
+#   accuracies within a few points of each other.
 # * Global average pooling replaces the FC layers (NiN, GoogLeNet); adaptive pooling fixes the output
 #   size; SPP-net's pyramid — 36+9+4+1 = 50 bins per channel in the paper's experiments, 16+4+1 = 21 in
 #   the notes — gives fixed-length features for any input size. SPP-net places them with windows ⌈a/n⌉

@@ -42,7 +42,7 @@
 # `(T, N, D)` (time, batch, features), a hidden state `(N, H)`, `weight_ih` is `(H, D)`, `weight_hh`
 # is `(H, H)`, `bias_ih` and `bias_hh` are `(H,)` (or None for `bias=False`).
 #
-# **Key terms** ([glossary](../../docs/glossary.md)): recurrent neural network (RNN) 循环神经网络 · hidden state 隐藏状态 · backpropagation through time (BPTT) 通过时间反向传播 · bidirectional RNN 双向循环神经网络 · vanishing gradient 梯度消失 · exploding gradient 梯度爆炸 · gradient clipping 梯度裁剪 · spectral radius 谱半径 · language model 语言模型 · sampling temperature 采样温度 · sequence data 序列数据
+# **Key terms** ([glossary](../../docs/glossary.md)): recurrent neural network (RNN) 循环神经网络 · hidden state 隐藏状态 · backpropagation through time (BPTT) 通过时间反向传播 · bidirectional RNN 双向循环神经网络 · vanishing gradient 梯度消失 · exploding gradient 梯度爆炸 · gradient clipping 梯度裁剪 · spectral radius 谱半径 · language model 语言模型 · sampling temperature 采样温度 · sequence data 序列数据 · encoder–decoder 编码器–解码器
 
 # %% nbgrader={"grade": false, "grade_id": "setup", "locked": true, "schema_version": 3, "solution": false, "task": false}
 # %matplotlib inline
@@ -197,6 +197,76 @@ n_params = sum(p.numel() for p in layer.parameters())
 print(f"nn.RNN(10, 20): {n_params} parameters = 20·(10 + 20) + 2·20 = {20 * (10 + 20) + 2 * 20}, for any T")
 print("largest difference to nn.RNN: output", np.abs(out_np - out_t.detach().numpy()).max(),
       " h_n", np.abs(hn_np - hn_t[0].detach().numpy()).max())
+
+# %% [markdown]
+# ### Inputs and outputs: four ways to wire the same cell
+#
+# The recurrence is always the one cell you wrote; what changes is **where the inputs go in and the
+# outputs come out**. Karpathy's *The Unreasonable Effectiveness of Recurrent Neural Networks* (2015)
+# drew the standard structures; an output is a linear layer on the hidden state, $y^{(t)} = V h^{(t)}$:
+#
+# | structure | in → out | what is read out | used for |
+# |---|---|---|---|
+# | **one-to-many** | one vector → a sequence | $y^{(t)}$ at every step, each fed back as the next input | image captioning (a CNN's image feature starts the caption; Vinyals et al., 2015), music generation |
+# | **many-to-one** | a sequence → one vector | only the last hidden state $h^{(T)}$ | sentiment classification of a review, classifying a whole sequence |
+# | **many-to-many, aligned** | T inputs → T outputs | $y^{(t)}$ at every step, one per input | tagging each word (part-of-speech, named entities), frame-by-frame video labels, this chapter's language model |
+# | **many-to-many, unaligned (encoder–decoder)** | T inputs → T′ outputs | an *encoder* RNN reads the input; its last state starts a *decoder* RNN that writes the output | machine translation (Sutskever, Vinyals & Le, 2014; Cho et al., 2014), summarisation, speech recognition |
+#
+# Below, each in a few lines on your `rnn_cell_forward` / `rnn_forward` (random weights: this is about
+# shapes and wiring, not training). N = 2 sequences, D = 5 input features, H = 8 hidden units,
+# K = 3 output classes.
+
+# %%
+rng = np.random.default_rng(11)
+N, D, H, K = 2, 5, 8, 3
+
+
+def rnn_params(d_in):
+    """(weight_ih, weight_hh, bias_ih, bias_hh) of a small random RNN with H hidden units."""
+    return (rng.normal(0, 0.5, (H, d_in)), rng.normal(0, 0.3, (H, H)), np.zeros(H), np.zeros(H))
+
+
+cell_params, V = rnn_params(D), rng.normal(0, 0.5, (K, H))    # the RNN, and the read-out y = V h
+embed = rng.normal(0, 0.5, (K, D))                            # an output class → the next input
+
+# one-to-many (captioning): one input vector, T = 4 outputs, each output fed back as the next input
+image_feature = rng.normal(size=(N, D))
+h, x, caption = np.zeros((N, H)), image_feature, []
+for _ in range(4):
+    h = rnn_cell_forward(x, h, *cell_params)
+    y = h @ V.T                                               # (N, K)
+    caption.append(y)
+    x = embed[y.argmax(axis=1)]                               # (N, D): the chosen word is the next input
+one_to_many = np.stack(caption)                               # (T, N, K)
+
+# many-to-one (sentiment): T = 6 inputs, one output from the last hidden state
+review = rng.normal(size=(6, N, D))
+_, h_last = rnn_forward(review, None, *cell_params)
+many_to_one = h_last @ V.T                                    # (N, K)
+
+# many-to-many aligned (tagging): one output per input
+sentence = rng.normal(size=(6, N, D))
+states, _ = rnn_forward(sentence, None, *cell_params)         # (T, N, H)
+tags = states @ V.T                                           # (T, N, K)
+
+# many-to-many unaligned (translation): encoder reads T = 6, decoder writes T' = 3 (its own weights)
+decoder_params = rnn_params(D)
+source, target_in = rng.normal(size=(6, N, D)), rng.normal(size=(3, N, D))  # target_in: the previous words
+_, context = rnn_forward(source, None, *cell_params)          # (N, H): the whole source in one vector
+dec_states, _ = rnn_forward(target_in, context, *decoder_params)
+translation = dec_states @ V.T                                # (T', N, K)
+
+for name, shape_in, out in [("one-to-many (captioning)", image_feature.shape, one_to_many),
+                            ("many-to-one (sentiment)", review.shape, many_to_one),
+                            ("many-to-many aligned (tagging)", sentence.shape, tags),
+                            ("encoder–decoder (translation)", source.shape, translation)]:
+    print(f"{name:<32} input {str(shape_in):<11} → output {out.shape}")
+
+# %% [markdown]
+# The encoder–decoder squeezes the whole source into one vector `context` (N, H); for long sentences that
+# is the bottleneck that attention (Chapter 16) removes, by letting the decoder look back at every
+# encoder state. (Decoders are trained with *teacher forcing* — the correct previous word as input, as
+# `target_in` above — and generate by feeding back their own output, as the one-to-many loop does.)
 
 # %% [markdown]
 # ## 3. Backpropagation through time

@@ -113,3 +113,19 @@ def test_shifted_keeps_leading_dims_and_dtype():
         data.shifted(x, 0.5, 0)
     with pytest.raises(ValueError, match="shape"):
         data.shifted(np.zeros(5), 1, 1)
+
+
+def test_shapes_classification_one_shape_per_image_with_its_box():
+    from course_lib.data import SHAPE_CLASSES, shapes_classification, shapes_detection
+
+    images, labels, boxes = shapes_classification(20, seed=3)
+    same, coco = shapes_detection(20, seed=3, max_objects=1)
+    np.testing.assert_array_equal(images, same)
+    assert images.shape == (20, 3, 48, 48) and labels.shape == (20,) and boxes.shape == (20, 4)
+    assert set(labels) <= set(range(len(SHAPE_CLASSES)))
+    for k, a in enumerate(coco["annotations"]):
+        x, y, w, h = a["bbox"]
+        np.testing.assert_array_equal(boxes[k], [x, y, x + w, y + h])
+        assert labels[k] == a["category_id"] - 1
+        inside = images[k][:, int(y):int(y + h), int(x):int(x + w)].mean()
+        assert inside > images[k].mean()  # the shape is brighter than the background

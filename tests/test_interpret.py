@@ -181,3 +181,32 @@ def test_the_reference_is_switched_off_but_torch_is_allowed():
 
     with pytest.raises(CheckFailure, match="course_lib.reference.interpret"):
         check("saliency_map", uses_reference)
+
+
+@pytest.mark.slow
+def test_cam_of_a_gap_net_trained_on_the_shapes_points_at_the_object():
+    """Chapter 9's localisation experiment, with tolerant bounds (the notebook asserts nothing about training):
+    the CAM peak of a GAP network trained with labels only falls inside the object's box far more often
+    than a random point does."""
+    import torch.nn.functional as F
+
+    from course_lib.data import shapes_classification
+    from course_lib.train import fit
+
+    X, y, boxes = shapes_classification(500, seed=1)
+    torch.manual_seed(0)
+    net = interpret.GapNet(num_classes=3, in_channels=3, width=16)
+    fit(net, (X[:400], y[:400]), epochs=3, batch_size=32, lr=3e-3, progress=False)
+    net.eval()
+    x_te, box_te = X[400:], boxes[400:]
+    with torch.no_grad():
+        feats = net.features(torch.as_tensor(x_te))
+        pred = net.fc(feats.mean((2, 3))).argmax(1).numpy()
+    cam = interpret.class_activation_map(feats.numpy(), net.fc.weight.detach().numpy(), pred)  # (N, 24, 24)
+    cam48 = F.interpolate(torch.as_tensor(cam)[:, None], size=(48, 48), mode="bilinear", align_corners=False)[:, 0]
+    rows, cols = np.unravel_index(cam48.reshape(len(cam48), -1).argmax(1).numpy(), (48, 48))
+    inside = ((box_te[:, 0] <= cols + 0.5) & (cols + 0.5 <= box_te[:, 2])
+              & (box_te[:, 1] <= rows + 0.5) & (rows + 0.5 <= box_te[:, 3]))
+    random_share = np.mean((box_te[:, 2] - box_te[:, 0]) * (box_te[:, 3] - box_te[:, 1]) / 48**2)
+    assert random_share < 0.25
+    assert inside.mean() > 0.6, inside.mean()

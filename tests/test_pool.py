@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
-from hypothesis import given, settings
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from course_lib.gradcheck import gradcheck
@@ -256,3 +256,121 @@ def test_adaptive_and_spp_errors():
             pool.spatial_pyramid_pool(x, levels=levels)
     with pytest.raises(ValueError, match=r"x must have shape"):
         pool.global_avg_pool2d(np.zeros((5, 5)))
+
+
+# --- L2 and stochastic pooling -------------------------------------------------------------------
+
+@given(case=pool_cases())
+@settings(max_examples=40, deadline=None)
+def test_l2_pool2d_matches_torch_lp_pool2d(case):
+    x, kernel, stride, _ = case
+    assume(x.shape[2] >= _pair(kernel)[0] and x.shape[3] >= _pair(kernel)[1])  # no padding here
+    expected = F.lp_pool2d(torch.from_numpy(x), 2, kernel, stride)  # (Σ x²)^(1/2): the sum, not the mean
+    np.testing.assert_allclose(pool.l2_pool2d(x, kernel, stride), expected.numpy(), rtol=1e-10, atol=1e-12)
+
+
+def test_l2_pool2d_is_the_root_of_the_sum_of_squares():
+    x = np.array([[[[3.0, 4.0], [0.0, 0.0]]]])
+    assert pool.l2_pool2d(x, 2)[0, 0, 0, 0] == 5.0  # sqrt(9 + 16), not sqrt(25 / 4)
+
+
+def _stochastic_torch(x, kernel, stride, training, u=None):
+    """Zeiler & Fergus's definition written with torch: p = a / Σa per window; test time Σ p·a."""
+    kh, kw = _pair(kernel)
+    sh, sw = _pair(stride or kernel)
+    t = torch.from_numpy(x)
+    n, c = t.shape[:2]
+    cols = F.unfold(t.reshape(n * c, 1, *t.shape[2:]), (kh, kw), stride=(sh, sw))  # (N*C, KH*KW, L)
+    total = cols.sum(1, keepdim=True)
+    probs = torch.where(total > 0, cols / torch.where(total > 0, total, 1), 0)
+    if not training:
+        return (probs * cols).sum(1)
+    return probs, cols
+
+
+@given(case=pool_cases())
+@settings(max_examples=40, deadline=None)
+def test_stochastic_pool2d_test_time_is_the_expectation(case):
+    x, kernel, stride, _ = case
+    assume(x.shape[2] >= _pair(kernel)[0] and x.shape[3] >= _pair(kernel)[1])  # no padding here
+    x = np.maximum(x, 0)  # after a ReLU: some windows are all zero
+    out = pool.stochastic_pool2d(x, kernel, stride, training=False)
+    expected = _stochastic_torch(x, kernel, stride, training=False)
+    np.testing.assert_allclose(out.reshape(-1), expected.reshape(x.shape[0], x.shape[1], -1).numpy().reshape(-1),
+                               rtol=1e-10, atol=1e-12)
+
+
+def test_stochastic_pool2d_samples_follow_the_probabilities():
+    rng = np.random.default_rng(0)
+    x = np.maximum(rng.standard_normal((3, 2, 6, 6)), 0)
+    draws = np.stack([pool.stochastic_pool2d(x, 3, 3, rng=rng) for _ in range(4000)])  # (4000, N, C, 2, 2)
+    probs, cols = _stochastic_torch(x, 3, 3, training=True)  # (N*C, 9, L)
+    probs, cols = probs.numpy(), cols.numpy()
+    flat = draws.reshape(4000, x.shape[0] * x.shape[1], -1)  # (draws, N*C, L)
+    for (i, l) in np.ndindex(flat.shape[1:]):
+        window, p = cols[i, :, l], probs[i, :, l]
+        if window.sum() == 0:
+            assert (flat[:, i, l] == 0).all()
+            continue
+        assert np.isin(flat[:, i, l], window).all()
+        for value in np.unique(window[window > 0]):
+            assert abs(np.mean(flat[:, i, l] == value) - p[window == value].sum()) < 0.04
+    mean = draws.mean(axis=0)  # the expectation of the samples is the test-time output
+    np.testing.assert_allclose(mean, pool.stochastic_pool2d(x, 3, 3, training=False), atol=0.08)
+
+
+def test_stochastic_pool2d_seed_protocol_and_errors():
+    x = np.abs(np.random.default_rng(1).standard_normal((2, 3, 4, 4)))
+    np.testing.assert_array_equal(pool.stochastic_pool2d(x, 2, rng=5), pool.stochastic_pool2d(x, 2, rng=5))
+    u = np.random.default_rng(5).random((2, 3, 2, 2))  # the stated protocol: one rng.random(out_shape)
+    win = x.reshape(2, 3, 2, 2, 2, 2).transpose(0, 1, 2, 4, 3, 5).reshape(2, 3, 2, 2, 4)
+    cum = np.cumsum(win / win.sum(-1, keepdims=True), -1)
+    idx = (cum <= u[..., None]).sum(-1)
+    np.testing.assert_array_equal(pool.stochastic_pool2d(x, 2, rng=5),
+                                  np.take_along_axis(win, idx[..., None], -1)[..., 0])
+    assert pool.stochastic_pool2d(x.astype(np.float32), 2, rng=0).dtype == np.float32
+    with pytest.raises(ValueError, match="non-negative"):
+        pool.stochastic_pool2d(-x, 2)
+
+
+def _choice_sampler(x, kernel_size, stride=None, training=True, rng=None):
+    """A correct stochastic pooling that samples differently from the reference (Generator.choice per window)."""
+    if (x < 0).any():
+        raise ValueError("x must be non-negative")
+    if not training:
+        return pool.stochastic_pool2d(x, kernel_size, stride, training=False)
+    kh, kw = _pair(kernel_size)
+    sh, sw = _pair(stride if stride is not None else kernel_size)
+    gen = np.random.default_rng(rng)
+    win = np.lib.stride_tricks.sliding_window_view(x, (kh, kw), axis=(2, 3))[:, :, ::sh, ::sw]
+    win = win.reshape(*win.shape[:4], -1)
+    out = np.zeros(win.shape[:4], dtype=x.dtype)
+    for idx in np.ndindex(out.shape):
+        a = win[idx]
+        if a.sum() > 0:
+            out[idx] = gen.choice(a, p=a / a.sum())
+    return out
+
+
+def test_stochastic_pool2d_check_accepts_other_samplers_and_rejects_wrong_ones():
+    import dataclasses
+
+    from course_lib.testing import EXERCISES, CheckFailure, run_exercise
+
+    ex = dataclasses.replace(EXERCISES["stochastic_pool2d"], forbid=())
+    run_exercise(ex, _choice_sampler, quiet=True)
+    run_exercise(ex, _choice_sampler, hidden=True, seed=1, quiet=True)
+
+    def averages(x, kernel_size, stride=None, training=True, rng=None):
+        return _choice_sampler(x, kernel_size, stride, training=False)
+
+    def takes_max(x, kernel_size, stride=None, training=True, rng=None):
+        averages(x, kernel_size, stride)  # validates x
+        return averages(x, kernel_size, stride) if not training else pool.max_pool2d(x, kernel_size, stride)
+
+    def fixed_seed(x, kernel_size, stride=None, training=True, rng=None):
+        return _choice_sampler(x, kernel_size, stride, training, 0 if rng is None else rng)
+
+    for wrong, says in [(averages, "picked"), (takes_max, "picked"), (fixed_seed, "rng=None")]:
+        with pytest.raises(CheckFailure, match=says):
+            run_exercise(ex, wrong, quiet=True)

@@ -82,3 +82,24 @@ def test_optimizers_and_plots():
     hist = History(train_loss=[1.0, 0.5], val_loss=[1.1, 0.7], train_acc=[0.5, 0.8], val_acc=[0.4, 0.7])
     assert len(hist.plot().axes) == 2
     assert len(plot_histories({"a": hist, "b": hist}).lines) == 2
+
+
+def test_lenet5_strided_conv_downsampling_replaces_each_pool():
+    model = LeNet5(pool="conv")
+    assert count_params(model) == 61_706 + (6 * 6 * 4 + 6) + (16 * 16 * 4 + 16)  # two 2×2 convs, C → C
+    assert model.features(torch.zeros(1, 1, 32, 32)).shape == (1, 16, 5, 5)
+    assert not any(isinstance(m, (torch.nn.MaxPool2d, torch.nn.AvgPool2d)) for m in model.modules())
+
+
+@pytest.mark.slow
+def test_compare_downsampling_trains_three_lenets_that_learn():
+    """Chapter 3's experiment: tolerant bounds (the notebook itself asserts nothing about training)."""
+    from course_lib.pool_experiments import compare_downsampling
+
+    threads = torch.get_num_threads()
+    runs = compare_downsampling(epochs=3, progress=False)
+    assert torch.get_num_threads() == threads  # restored
+    assert [r.pool for r in runs] == ["max", "avg", "conv"]
+    assert [r.params for r in runs] == [61_706, 61_706, 62_896]
+    for run in runs:
+        assert 0.7 < run.test_acc <= 1.0 and 0.7 < run.train_acc <= 1.0, run

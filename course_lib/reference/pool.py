@@ -16,10 +16,12 @@ __all__ = [
     "avg_pool2d",
     "avg_pool2d_backward",
     "global_avg_pool2d",
+    "l2_pool2d",
     "max_pool2d",
     "max_pool2d_backward",
     "spatial_pyramid_pool",
     "spp_windows",
+    "stochastic_pool2d",
 ]
 
 
@@ -135,6 +137,78 @@ def avg_pool2d_backward(dout, x, kernel_size, stride=None, padding=0):
     share = dout / (kernel[0] * kernel[1])  # (N, C, H_out, W_out)
     dwin = np.broadcast_to(share[..., None, None], (*out_shape, *kernel))  # (N, C, H_out, W_out, KH, KW)
     return fold(dwin, x.shape, stride, padding)  # (N, C, H, W)
+
+
+def l2_pool2d(x, kernel_size, stride=None):
+    """L2 pooling: the square root of the **sum** of squares of each window.
+
+    Same as ``torch.nn.functional.lp_pool2d(x, 2, kernel_size, stride)``, whose definition is
+    f(X) = (Σ_{x∈X} x^p)^{1/p} — a sum, not a mean (the root of the mean would be this divided by
+    sqrt(KH·KW)). L2 pooling is the p = 2 case of Lp pooling (Boureau, Ponce & LeCun, ICML 2010;
+    Sermanet, Chintala & LeCun, ICPR 2012): p = 1 sums |x|, p → ∞ tends to max pooling of |x|.
+    No padding, like torch's ``lp_pool2d``.
+
+    Args:
+        x: input of shape (N, C, H, W).
+        kernel_size: int or (KH, KW).
+        stride: int or pair; defaults to ``kernel_size``.
+
+    Returns:
+        Array of shape (N, C, H_out, W_out), H_out = (H - KH) // SH + 1.
+    """
+    kernel, stride, padding, _ = _check_pool(x, kernel_size, stride, 0)
+    win = windows(x, kernel, stride, padding)  # (N, C, H_out, W_out, KH, KW)
+    return np.sqrt((win * win).sum(axis=(-2, -1)))
+
+
+def _stochastic_probs(win):
+    """p_i = a_i / Σ_j a_j per window (last axis); all zeros for an all-zero window."""
+    total = win.sum(axis=-1, keepdims=True)  # (..., 1)
+    return np.divide(win, total, out=np.zeros_like(win), where=total > 0)
+
+
+def stochastic_pool2d(x, kernel_size, stride=None, training=True, rng=None):
+    """Stochastic pooling (Zeiler & Fergus, ICLR 2013) of non-negative activations (after a ReLU).
+
+    In every window the activations a_i define probabilities p_i = a_i / Σ_j a_j.
+
+    * Training: each window's output is **one of its elements, drawn with probability p_i**,
+      independently for every window (a window of zeros gives 0).
+    * Test (``training=False``): the probability-weighted average Σ_i p_i a_i = Σ a_i² / Σ a_i,
+      the expectation of the training-time output (0 for a window of zeros). Deterministic.
+
+    Sampling protocol of this reference: ``rng = np.random.default_rng(rng)``, one call
+    ``u = rng.random((N, C, H_out, W_out))``, and in each window (elements in row-major order) the
+    first element whose cumulative probability exceeds u. The course's checks do not require this
+    protocol: any sampler with these probabilities passes (every output is an element of its window,
+    zero windows give 0, the frequencies over many draws match p_i); but with the same int seed a
+    function must give the same output twice, and with ``rng=None`` fresh draws.
+
+    Args:
+        x: non-negative input of shape (N, C, H, W).
+        kernel_size: int or (KH, KW).
+        stride: int or pair; defaults to ``kernel_size``. No padding.
+        training: sample (True) or take the expectation (False).
+        rng: a ``numpy.random.Generator`` (its state advances), an int seed, or None (fresh entropy).
+
+    Returns:
+        Array of shape (N, C, H_out, W_out), the dtype of ``x``.
+    """
+    kernel, stride, padding, out_shape = _check_pool(x, kernel_size, stride, 0)
+    if (np.issubdtype(x.dtype, np.floating) and np.isnan(x).any()) or (x < 0).any():
+        raise ValueError(f"x must be non-negative (stochastic pooling follows a ReLU), got min {np.nanmin(x)} "
+                         f"in x of shape {x.shape}")
+    win = windows(x, kernel, stride, padding).reshape(*out_shape, -1)  # (N, C, H_out, W_out, KH*KW)
+    probs = _stochastic_probs(win.astype(np.float64))  # (N, C, H_out, W_out, KH*KW)
+    if not training:
+        return (probs * win).sum(axis=-1).astype(x.dtype, copy=False)  # Σ p_i a_i
+    u = np.random.default_rng(rng).random(out_shape)  # (N, C, H_out, W_out)
+    cum = np.cumsum(probs, axis=-1)  # (N, C, H_out, W_out, KH*KW)
+    idx = (cum <= u[..., None]).sum(axis=-1)  # first index with cum > u
+    last = win.shape[-1] - 1 - np.argmax((win > 0)[..., ::-1], axis=-1)  # last element with p_i > 0
+    idx = np.minimum(idx, last)  # rounding: cum[-1] may fall a hair below u
+    picked = np.take_along_axis(win, idx[..., None], axis=-1)[..., 0]  # (N, C, H_out, W_out)
+    return np.where(cum[..., -1] > 0, picked, 0).astype(x.dtype, copy=False)
 
 
 def global_avg_pool2d(x):

@@ -146,6 +146,7 @@ class Extra:
 
     probe: Callable[[Exercise, Callable], Any]
     verify: Callable[[Exercise, Any], None]
+    visible: bool = False  # also run by the visible check (e.g. statistics of a random output)
 
     def __call__(self, ex: Exercise, fn: Callable) -> None:
         __tracebackhide__ = True
@@ -242,7 +243,7 @@ def run_exercise(ex: Exercise, fn: Callable, *, hidden: bool = False, seed: int 
     start = time.perf_counter()
     for case in cases:
         _run_case(ex, fn, case, names)
-    if hidden and ex.extra is not None:
+    if ex.extra is not None and (hidden or ex.extra.visible):
         ex.extra(ex, fn)
     if not quiet:
         kind = "hidden" if hidden else "visible"
