@@ -32,7 +32,15 @@ from traitlets import Bool, Float, Int
 
 from course_lib.testing import GRADING_ENV
 
-__all__ = ["SafeExecute", "TimeLimitReached"]
+__all__ = ["SKIP_TAG", "SafeExecute", "TimeLimitReached"]
+
+
+#: Tag of an instructor's experiment that does not use the student's code (a training run of the
+#: course's own models, say): the grading kernel does not run it, the feedback says so. It changes
+#: no score — the judge never runs experiments — only the time a class takes to grade.
+SKIP_TAG = "skip-when-grading"
+SKIPPED = ("(not run while grading: this experiment does not use your code — its output is in your own "
+           "run of the notebook)\n")
 
 
 class TimeLimitReached(Exception):
@@ -109,6 +117,10 @@ class SafeExecute(Execute):
 
     def preprocess_cell(self, cell, resources, index):
         self._index = index
+        if cell.cell_type == "code" and SKIP_TAG in cell.metadata.get("tags", []):
+            cell.outputs = [NotebookNode(output_type="stream", name="stdout", text=SKIPPED)]
+            cell.execution_count = None
+            return cell, resources
         return super().preprocess_cell(cell, resources, index)
 
     def _remaining(self, cell) -> float:

@@ -197,3 +197,15 @@ def test_a_test_cells_declared_exercise_must_match_its_checks(tmp_path):
         path.write_text(bad)
         with pytest.raises(CourseError, match="test cell 't' declares"):
             _read_solution(path)
+
+
+def test_the_grading_kernel_skips_experiments_tagged_skip_when_grading():
+    from autograder.safe_execute import SKIP_TAG, SKIPPED, SafeExecute
+
+    nb = nbformat.v4.new_notebook(cells=[
+        nbformat.v4.new_code_cell("raise RuntimeError('a long training run')", metadata={"tags": [SKIP_TAG]}),
+        nbformat.v4.new_code_cell("print(6 * 7)")])
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nb, _ = SafeExecute(notebook_timeout=120).preprocess(nb, {"metadata": {"path": "."}})
+    assert nb.cells[0].outputs[0]["text"] == SKIPPED
+    assert nb.cells[1].outputs[0]["text"] == "42\n"
