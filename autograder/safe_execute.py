@@ -35,12 +35,14 @@ from course_lib.testing import GRADING_ENV
 __all__ = ["SKIP_TAG", "SafeExecute", "TimeLimitReached"]
 
 
-#: Tag of an instructor's experiment that does not use the student's code (a training run of the
-#: course's own models, say): the grading kernel does not run it, the feedback says so. It changes
-#: no score — the judge never runs experiments — only the time a class takes to grade.
+#: Tag of an instructor's cell whose output means nothing in feedback: an experiment that does not use
+#: the student's code (a training run of the course's own models), or a widget (no live kernel behind
+#: it, and widget output is dropped from graded notebooks anyway). The grading kernel does not run it,
+#: the feedback says so. It changes no score — the judge never runs such cells — only the time a class
+#: takes to grade.
 SKIP_TAG = "skip-when-grading"
-SKIPPED = ("(not run while grading: this experiment does not use your code — its output is in your own "
-           "run of the notebook)\n")
+SKIPPED = ("(not run while grading: an experiment that does not use your code, or a widget — its output is "
+           "in your own run of the notebook)\n")
 
 
 class TimeLimitReached(Exception):
