@@ -288,3 +288,23 @@ def test_the_kernels_working_copy_is_handed_back_before_nbgrader_writes(tmp_path
     jail.close()
     after = os.stat(work)
     assert (after.st_uid, after.st_gid, after.st_mode) == (before.st_uid, before.st_gid, before.st_mode)
+
+
+def test_the_judge_imports_pyplot_only_when_a_cell_uses_it():
+    import subprocess
+    import sys
+    import textwrap
+
+    code = textwrap.dedent("""
+        import sys
+        from autograder.judge_worker import Worker
+        w = Worker()
+        assert w.run_cell("setup", "import matplotlib.pyplot as plt\\nimport numpy as np\\n", "setup") == []
+        assert "matplotlib.pyplot" not in sys.modules          # bound, not imported: the judge never plots
+        assert w.run_cell("s", "fig = plt.figure()\\nimport matplotlib\\nx = matplotlib.pyplot.gcf()", "solution") == []
+        assert "matplotlib.pyplot" in sys.modules and w.namespace["x"] is w.namespace["fig"]
+        print("ok")
+    """)
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
+                          env=dict(os.environ, MPLBACKEND="Agg"))
+    assert proc.stdout.strip() == "ok", proc.stdout + proc.stderr
