@@ -67,7 +67,8 @@ class SafeExecute(Execute):
     cpus = Float(1.0, help="CPUs a sandboxed notebook may use.").tag(config=True)
 
     def preprocess(self, nb, resources=None, km=None):
-        os.environ[GRADING_ENV] = "1"  # the kernel inherits it when it starts below
+        was = os.environ.get(GRADING_ENV)
+        os.environ[GRADING_ENV] = "1"  # the kernel inherits it when it starts below (put back at the end)
         sockets = jail = None
         if self.sandbox:
             from .jail import Limits
@@ -115,6 +116,10 @@ class SafeExecute(Execute):
                 jail.close()  # every process the notebook started ends here
             if sockets is not None:
                 shutil.rmtree(sockets, ignore_errors=True)
+            if was is None:  # this process's own checks must go on checking (self-study, tests)
+                os.environ.pop(GRADING_ENV, None)
+            else:
+                os.environ[GRADING_ENV] = was
         return nb, self.resources
 
     def preprocess_cell(self, cell, resources, index):

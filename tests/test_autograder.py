@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import os
 
 import nbformat
 import pytest
@@ -207,5 +208,6 @@ def test_the_grading_kernel_skips_experiments_tagged_skip_when_grading():
         nbformat.v4.new_code_cell("print(6 * 7)")])
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
     nb, _ = SafeExecute(notebook_timeout=120).preprocess(nb, {"metadata": {"path": "."}})
+    assert "COURSE_GRADING" not in os.environ      # only the kernel grades: this process's checks still check
     assert nb.cells[0].outputs[0]["text"] == SKIPPED
     assert nb.cells[1].outputs[0]["text"] == "42\n"
