@@ -130,14 +130,6 @@ def _refuse_mismatched(client, identity: str) -> list[str]:
     return wrong
 
 
-def _zero(result, cells, reason: str):
-    from .results import ExerciseResult, exercise_name
-
-    result.problem = reason
-    result.exercises = [ExerciseResult(exercise_name(gid), 0.0, pts, reason) for gid, pts in cells]
-    return result
-
-
 def grade_on_cluster(address: str, work: Path, todo: list, seeds: dict[str, int], timeout: float,
                      memory_limit: int | None, sandbox: bool, cells: dict, done, progress: bool = True) -> dict:
     """Grade ``todo`` ([(index, Submission)]) on the Dask cluster at ``address`` (``tcp://host:8786``,
@@ -148,6 +140,7 @@ def grade_on_cluster(address: str, work: Path, todo: list, seeds: dict[str, int]
     from distributed import Client, KilledWorker, LocalCluster, as_completed
 
     from .course import CourseError
+    from .grading import _zero
     from .results import ExerciseResult, StudentResult
     from .submissions import read_submitted
 
