@@ -91,13 +91,12 @@ def clean_outputs(nb: nbformat.NotebookNode, source: nbformat.NotebookNode) -> N
         cell.outputs = kept
 
 
-def clean_workdir(directory: Path, keep: str | None = None) -> list[str]:
+def clean_workdir(directory: Path) -> list[str]:
     """Delete everything in the notebook's working copy, without following links: the student's
     kernel may have left links (to /dev/zero, to a root-owned file, to another student's folder),
     FIFOs or huge files there, and nbgrader then writes the graded notebook into this folder and
     copies it into the feedback. The notebook's own copy goes too (it was the kernel's file): nbgrader
-    writes a fresh one, as the grader, into a folder only the grader can write. ``keep`` spares one
-    regular file of that name (for callers that still need it)."""
+    writes a fresh one, as the grader, into a folder only the grader can write."""
     import shutil
     import stat
 
@@ -110,8 +109,6 @@ def clean_workdir(directory: Path, keep: str | None = None) -> list[str]:
         try:
             info = entry.stat(follow_symlinks=False)
         except OSError:
-            continue
-        if entry.name == keep and stat.S_ISREG(info.st_mode):
             continue
         try:
             if stat.S_ISDIR(info.st_mode):
