@@ -33,18 +33,10 @@ sys.path.insert(0, str(ROOT))
 from autograder.build import ensure_source  # noqa: E402
 from autograder.course import Course  # noqa: E402
 from autograder.grading import autograde, discover  # noqa: E402
+from tests.test_cluster import _wait  # noqa: E402
 from tests.test_roundtrip import _solution_sources, _submission  # noqa: E402
 
 OVERHEAD_TARGET = 0.10
-
-
-def _wait(condition, timeout: float, what: str):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if value := condition():
-            return value
-        time.sleep(0.2)
-    raise SystemExit(f"timed out waiting for {what}")
 
 
 def _cluster(folder: Path, processes: int) -> tuple[str, list[subprocess.Popen]]:
